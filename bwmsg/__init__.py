@@ -1,0 +1,53 @@
+"""bwmsg: send SMS and MMS through Bandwidth's Messaging V2 API from asyncio, at volume.
+
+The public API lives here; every other module is internal (``bwmsg.simulator``,
+``bwmsg.campaign``, ``bwmsg.callbacks`` and ``bwmsg.testing`` are public tools of their own).
+"""
+
+from ._errors import (
+    AmbiguousSendError,
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    BwmsgError,
+    FieldError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    RequestValidationError,
+    ServerError,
+    TransportError,
+)
+from ._models import Direction, Message, MessageRequest, Outcome, Priority, SendResult
+from ._retry import RetryPolicy
+from ._segments import SegmentInfo, segments
+from ._sender import DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, Sender
+from ._throttle import RateLimit
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TOKEN_URL",
+    "AmbiguousSendError",
+    "ApiError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BwmsgError",
+    "Direction",
+    "FieldError",
+    "ForbiddenError",
+    "Message",
+    "MessageRequest",
+    "NotFoundError",
+    "Outcome",
+    "Priority",
+    "RateLimit",
+    "RateLimitedError",
+    "RequestValidationError",
+    "RetryPolicy",
+    "SegmentInfo",
+    "SendResult",
+    "Sender",
+    "ServerError",
+    "TransportError",
+    "segments",
+]

@@ -1,0 +1,174 @@
+"""The one place that knows bwmsg's models as JSON.
+
+One cattrs converter, made here (never cattrs' global one): attrs fields in snake_case become
+camelCase keys (``from_`` becomes ``from``), unset fields are left out of requests, date-times
+are written as RFC-3339 with an offset, and answers are read leniently: unknown keys are
+ignored, missing keys take their defaults, ``to`` may be a string or a list, and a field of the
+wrong type becomes None rather than failing the whole message.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._models import Direction, Message, MessageRequest, Priority, parse_datetime
+
+__all__ = [
+    "camel",
+    "converter",
+    "dumps",
+    "loads",
+    "message_from_json",
+    "request_to_dict",
+]
+
+T = TypeVar("T")
+
+
+def camel(name: str) -> str:
+    """``application_id`` -> ``applicationId``; a trailing ``_`` (``from_``) is dropped."""
+    name = name.rstrip("_")
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return parse_datetime(value)
+    raise ValueError(f"not a date-time: {value!r}")
+
+
+def _structure_str_tuple(value: Any, _: type) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        return tuple(item for item in value if isinstance(item, str))
+    raise ValueError(f"not a string or a list of strings: {value!r}")
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"not a string: {value!r}")
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a count")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise ValueError(f"not an integer: {value!r}")
+
+
+def _enum_value(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
+    return cls(value)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(prefer_attrib_converters=True)
+
+    conv.register_unstructure_hook(datetime, lambda dt: dt.isoformat())
+    for enum_cls in (Priority, Direction):
+        # Registered by class: these enums are also str, and the str hook must not catch them.
+        conv.register_unstructure_hook(enum_cls, _enum_value)
+        conv.register_structure_hook(enum_cls, _structure_enum)
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_tuple)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+
+    def unstructure_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+        overrides: dict[str, Any] = {
+            a.name: override(rename=camel(a.name)) for a in attrs.fields(cls)
+        }
+        return make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
+
+    def structure_factory(cls: type[Any]) -> Callable[[Mapping[str, Any], Any], Any]:
+        overrides: dict[str, Any] = {
+            a.name: override(rename=camel(a.name)) for a in attrs.fields(cls)
+        }
+        return make_dict_structure_fn(cls, conv, **overrides)
+
+    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    conv.register_structure_hook_factory(attrs.has, structure_factory)
+    return conv
+
+
+converter = _make_converter()
+"""bwmsg's cattrs converter. Internal: its behaviour may change without notice."""
+
+_unstructure_request = converter.get_unstructure_hook(MessageRequest)
+_structure_message = converter.get_structure_hook(Message)
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialise to compact UTF-8 JSON."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON."""
+    return json.loads(data)
+
+
+def request_to_dict(request: MessageRequest, application_id: str | None = None) -> dict[str, Any]:
+    """The JSON object Bandwidth expects for ``request``.
+
+    ``application_id`` is used when the request carries none. ``to`` is always a list, unset
+    fields are left out.
+    """
+    body: dict[str, Any] = _unstructure_request(request)
+    body["to"] = list(request.to)
+    if "media" in body:
+        body["media"] = list(request.media)
+    if "applicationId" not in body and application_id is not None:
+        body["applicationId"] = application_id
+    return body
+
+
+_MESSAGE_FIELDS = {camel(a.name): a for a in attrs.fields(Message)}
+
+
+def _message_field_by_field(data: Mapping[str, Any]) -> Message:
+    # Slow path for an answer with a malformed field: keep every field that reads, drop the rest.
+    values: dict[str, Any] = {}
+    for key, attribute in _MESSAGE_FIELDS.items():
+        if key not in data:
+            continue
+        try:
+            values[attribute.name] = converter.structure(data[key], attribute.type)  # type: ignore[arg-type]
+        except Exception:  # a malformed field reads as absent
+            continue
+    return Message(**values)
+
+
+def message_from_json(data: Any) -> Message:
+    """Read a Message from a decoded JSON value, leniently (never raises)."""
+    if not isinstance(data, Mapping):
+        return Message()
+    try:
+        return _structure_message(data, Message)  # type: ignore[no-any-return]
+    except Exception:  # fall back to reading what can be read
+        return _message_field_by_field(data)

@@ -1,0 +1,419 @@
+"""The public data model: requests, responses, results and their enums.
+
+Only :mod:`bwmsg._convert` knows how these look as JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from ._errors import BwmsgError, FieldError, RequestValidationError
+
+__all__ = [
+    "MAX_GROUP_RECIPIENTS",
+    "MAX_MEDIA_URL_LENGTH",
+    "MAX_TAG_LENGTH",
+    "MAX_TEXT_LENGTH",
+    "Direction",
+    "Message",
+    "MessageRequest",
+    "Outcome",
+    "Priority",
+    "SendResult",
+    "parse_datetime",
+]
+
+MAX_GROUP_RECIPIENTS = 10  # Bandwidth error 4435 beyond this
+MAX_TEXT_LENGTH = 2048
+MAX_MEDIA_URL_LENGTH = 4096
+MAX_TAG_LENGTH = 1024
+MAX_SENDER_ID_LENGTH = 11
+
+
+class Priority(str, enum.Enum):
+    """Sending priority of a message relative to the account's other messages."""
+
+    DEFAULT = "default"
+    HIGH = "high"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Direction(str, enum.Enum):
+    """Direction of a message: ``out`` (sent by you) or ``in`` (received)."""
+
+    IN = "in"
+    OUT = "out"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Outcome(str, enum.Enum):
+    """What is known about one send once bwmsg has finished with it.
+
+    - ``SENT``: Bandwidth accepted the message (answered 202).
+    - ``FAILED``: the message was certainly not sent (validation error, a 4xx/5xx answer, or
+      a connection that never carried the request). Sending it again cannot make a duplicate.
+    - ``UNKNOWN``: the request may have reached Bandwidth but no answer came back (timeout,
+      dropped connection). It may have been sent; sending it again may make a duplicate.
+    """
+
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# E.164: '+', then 1 to 15 digits, the first not 0.
+_E164 = re.compile(r"\+[1-9][0-9]{0,14}")
+# Alphanumeric sender ID: up to 11 of letters, digits, space, - + _ &, at least one letter.
+_SENDER_ID = re.compile(r"[A-Za-z0-9 \-+_&]{1,11}")
+_LETTER = re.compile(r"[A-Za-z]")
+# RFC 3339 / ISO 8601 date-time; the separator may be 'T', 't' or a space, the fraction any
+# length, the offset 'Z' or +hh:mm (also +hhmm, as some servers write it).
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"\s*(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
+)
+
+
+def parse_datetime(value: str) -> datetime:
+    """Read an RFC-3339 / ISO-8601 date-time (``Z`` or an offset; none means UTC).
+
+    Works the same on every supported Python (``datetime.fromisoformat`` reads ``Z`` only from
+    3.11). Raises ValueError when ``value`` is not such a date-time.
+    """
+    m = _DATETIME.fullmatch(value.strip())
+    if m is None:
+        raise ValueError(f"not an RFC-3339 date-time: {value!r}")
+    year, month, day, hour, minute, second, frac, _zulu, sign, off_h, off_m = m.groups()
+    micro = int((frac or "0")[:6].ljust(6, "0"))
+    if sign:
+        from datetime import timedelta
+
+        delta = timedelta(hours=int(off_h), minutes=int(off_m))
+        tz = timezone(delta if sign == "+" else -delta)
+    else:
+        tz = timezone.utc
+    return datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz
+    )
+
+
+def _to_tuple(value: object) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)):
+        return (value,)
+    if isinstance(value, Iterable):
+        return tuple(value)
+    return (value,)
+
+
+def _to_priority(value: object) -> object:
+    if value is None or isinstance(value, Priority):
+        return value
+    if isinstance(value, str):
+        try:
+            return Priority(value.lower())
+        except ValueError:
+            return value  # reported by validation, with the other problems
+    return value
+
+
+def _to_expiration(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            return value  # reported by validation
+    return value
+
+
+def _text_or_none(value: object) -> object:
+    return None if value == "" else value
+
+
+def _check_number_list(to: tuple[Any, ...], errors: list[FieldError]) -> None:
+    if not to:
+        errors.append(FieldError(field_name="to", description="at least one recipient is required"))
+        return
+    if len(to) > MAX_GROUP_RECIPIENTS:
+        errors.append(
+            FieldError(
+                field_name="to",
+                description=f"a group message takes at most {MAX_GROUP_RECIPIENTS} recipients, "
+                f"got {len(to)} (Bandwidth error 4435)",
+            )
+        )
+    seen: set[str] = set()
+    for i, number in enumerate(to):
+        if not isinstance(number, str):
+            errors.append(
+                FieldError(
+                    field_name="to",
+                    description=f"recipient {i} must be a string, got {type(number).__name__}",
+                )
+            )
+        elif not _E164.fullmatch(number):
+            errors.append(
+                FieldError(
+                    field_name="to",
+                    description=f"recipient {i} {number!r} is not an E.164 number "
+                    "('+' then 1 to 15 digits, the first not 0, e.g. +19195551212)",
+                )
+            )
+        elif number in seen:
+            errors.append(
+                FieldError(field_name="to", description=f"recipient {i} {number!r} is repeated")
+            )
+        else:
+            seen.add(number)
+
+
+def _check_from(value: object, errors: list[FieldError]) -> None:
+    if not isinstance(value, str) or not value:
+        errors.append(
+            FieldError(
+                field_name="from",
+                description="required: an E.164 number (+19195550000) or an alphanumeric sender ID",
+            )
+        )
+    elif value.startswith("+") and value[1:].isdigit():
+        if not _E164.fullmatch(value):
+            errors.append(
+                FieldError(
+                    field_name="from",
+                    description=f"{value!r} is not an E.164 number "
+                    "('+' then 1 to 15 digits, the first not 0)",
+                )
+            )
+    elif not (_SENDER_ID.fullmatch(value) and _LETTER.search(value)):
+        errors.append(
+            FieldError(
+                field_name="from",
+                description=f"{value!r} is neither an E.164 number nor a sender ID (at most "
+                f"{MAX_SENDER_ID_LENGTH} of letters, digits, space, - + _ &, with at least one "
+                "letter)",
+            )
+        )
+
+
+def _check_media(media: tuple[Any, ...], errors: list[FieldError]) -> None:
+    for i, url in enumerate(media):
+        if not isinstance(url, str):
+            errors.append(
+                FieldError(
+                    field_name="media",
+                    description=f"URL {i} must be a string, got {type(url).__name__}",
+                )
+            )
+            continue
+        if len(url) > MAX_MEDIA_URL_LENGTH:
+            errors.append(
+                FieldError(
+                    field_name="media",
+                    description=f"URL {i} is {len(url)} characters long; at most "
+                    f"{MAX_MEDIA_URL_LENGTH} are allowed",
+                )
+            )
+            continue
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            shown = url if len(url) <= 80 else url[:77] + "..."
+            errors.append(
+                FieldError(
+                    field_name="media",
+                    description=f"URL {i} {shown!r} is not an http(s) URL with a host",
+                )
+            )
+
+
+def _validate(req: MessageRequest, errors: list[FieldError]) -> None:
+    _check_number_list(req.to, errors)
+    _check_from(req.from_, errors)
+    text = req.text
+    if text is not None:
+        if not isinstance(text, str):
+            errors.append(
+                FieldError(
+                    field_name="text", description=f"must be a string, got {type(text).__name__}"
+                )
+            )
+        elif len(text) > MAX_TEXT_LENGTH:
+            errors.append(
+                FieldError(
+                    field_name="text",
+                    description=f"is {len(text)} characters long; at most {MAX_TEXT_LENGTH} "
+                    "are allowed",
+                )
+            )
+    _check_media(req.media, errors)
+    if text is None and not req.media:
+        errors.append(
+            FieldError(
+                field_name="text",
+                description="a message needs text, media, or both (empty text counts as none)",
+            )
+        )
+    tag = req.tag
+    if tag is not None:
+        if not isinstance(tag, str):
+            errors.append(
+                FieldError(
+                    field_name="tag", description=f"must be a string, got {type(tag).__name__}"
+                )
+            )
+        elif len(tag) > MAX_TAG_LENGTH:
+            errors.append(
+                FieldError(
+                    field_name="tag",
+                    description=f"is {len(tag)} characters long; at most {MAX_TAG_LENGTH} "
+                    "are allowed",
+                )
+            )
+    app = req.application_id
+    if app is not None and (not isinstance(app, str) or not app.strip()):
+        errors.append(
+            FieldError(field_name="applicationId", description="must be a non-empty string")
+        )
+    if req.priority is not None and not isinstance(req.priority, Priority):
+        errors.append(
+            FieldError(
+                field_name="priority",
+                description=f"{req.priority!r} is not one of 'default', 'high'",
+            )
+        )
+    exp = req.expiration
+    if exp is not None:
+        if not isinstance(exp, datetime):
+            errors.append(
+                FieldError(
+                    field_name="expiration",
+                    description=f"{exp!r} is not an RFC-3339 date-time "
+                    "(e.g. 2021-03-14T01:59:26Z) or a datetime",
+                )
+            )
+        elif exp.tzinfo is None or exp.utcoffset() is None:
+            errors.append(
+                FieldError(
+                    field_name="expiration",
+                    description="must be timezone-aware (e.g. datetime.now(timezone.utc) + ...)",
+                )
+            )
+        elif exp <= datetime.now(timezone.utc):
+            errors.append(
+                FieldError(
+                    field_name="expiration",
+                    description=f"{exp.isoformat()} is not in the future",
+                )
+            )
+
+
+@attrs.frozen(kw_only=True)
+class MessageRequest:
+    """One message to send.
+
+    Construction checks everything that can be known before sending and raises
+    :class:`~bwmsg.RequestValidationError` naming every problem at once (by JSON field name).
+
+    Args:
+        to: one E.164 number, or a sequence of 1 to 10 distinct ones (a group message).
+            Stored as a tuple.
+        from_: the sending number in E.164 form, or an alphanumeric sender ID.
+        text: at most 2048 characters. Required unless ``media`` is given; ``""`` counts as
+            absent.
+        application_id: the Bandwidth messaging application; when None, the Sender's is used.
+        media: URLs (http or https, each at most 4096 characters); makes the message MMS.
+        tag: at most 1024 characters, echoed in delivery callbacks. Never put personal data
+            in it.
+        priority: ``Priority`` or ``"default"`` / ``"high"``.
+        expiration: a timezone-aware ``datetime`` or an RFC-3339 string, in the future.
+    """
+
+    to: tuple[str, ...] = attrs.field(converter=_to_tuple)
+    from_: str
+    text: str | None = attrs.field(default=None, converter=_text_or_none)
+    application_id: str | None = None
+    media: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    tag: str | None = None
+    priority: Priority | None = attrs.field(default=None, converter=_to_priority)
+    expiration: datetime | None = attrs.field(default=None, converter=_to_expiration)
+
+    def __attrs_post_init__(self) -> None:
+        errors: list[FieldError] = []
+        _validate(self, errors)
+        if errors:
+            raise RequestValidationError(errors)
+
+    @property
+    def is_mms(self) -> bool:
+        """True when the message carries media (and is therefore sent as MMS)."""
+        return bool(self.media)
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """A message as Bandwidth describes it (the body of a 202 answer).
+
+    Every field is optional because the service's answer is read leniently: unknown fields are
+    ignored and a missing or malformed field is None (or empty).
+    """
+
+    id: str | None = None
+    owner: str | None = None
+    application_id: str | None = None
+    time: datetime | None = None
+    segment_count: int | None = None
+    direction: Direction | None = None
+    to: tuple[str, ...] = ()
+    from_: str | None = None
+    media: tuple[str, ...] = ()
+    text: str | None = None
+    tag: str | None = None
+    priority: Priority | None = None
+    expiration: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SendResult:
+    """What happened to one request of :meth:`~bwmsg.Sender.send_many`.
+
+    Attributes:
+        index: the request's position in the input (0-based).
+        request: the request as given.
+        outcome: ``Outcome.SENT``, ``Outcome.FAILED`` (certainly not sent) or
+            ``Outcome.UNKNOWN`` (may have been sent).
+        message: Bandwidth's answer, when SENT.
+        error: the last error, when not SENT.
+        attempts: how many HTTP requests were made for it (0 if refused before sending).
+        elapsed: seconds from the first attempt to the outcome, backoff included.
+    """
+
+    index: int
+    request: MessageRequest
+    outcome: Outcome
+    message: Message | None = None
+    error: BwmsgError | None = None
+    attempts: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the message was sent."""
+        return self.outcome is Outcome.SENT

@@ -1,0 +1,81 @@
+"""How many SMS segments a text takes, counted the way carriers (and Bandwidth) count them."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["GSM7", "UCS2", "SegmentInfo", "segments"]
+
+GSM7 = "GSM-7"
+UCS2 = "UCS-2"
+
+# GSM 03.38 default alphabet (the escape character 0x1B itself is not text) ...
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# ... and its extension table, each character sent as escape + code: two septets.
+_GSM_EXTENSION = frozenset("\f^{}\\[~]|€")
+_GSM_ALL = _GSM_BASIC | _GSM_EXTENSION
+
+_GSM_SINGLE, _GSM_PART = 160, 153
+_UCS_SINGLE, _UCS_PART = 70, 67
+
+
+@attrs.frozen
+class SegmentInfo:
+    """The result of :func:`segments`.
+
+    Attributes:
+        encoding: ``"GSM-7"`` or ``"UCS-2"``.
+        segments: how many segments the text is split into (at least 1).
+        characters: the length as the encoding counts it (septets for GSM-7, UTF-16 code
+            units for UCS-2).
+    """
+
+    encoding: str
+    segments: int
+    characters: int
+
+
+def _pack(weights: list[int], per_segment: int) -> int:
+    # A two-unit character (GSM escape pair, UTF-16 surrogate pair) is never split across two
+    # segments, so a long text is packed greedily rather than divided.
+    count, used = 1, 0
+    for weight in weights:
+        if used + weight > per_segment:
+            count += 1
+            used = 0
+        used += weight
+    return count
+
+
+def segments(text: str) -> SegmentInfo:
+    """Count the segments ``text`` takes as an SMS.
+
+    GSM-7 when every character is in the GSM 03.38 alphabet (extension-table characters such
+    as ``€ [ ] { }`` count twice): 160 characters fit one segment, 153 each once split.
+    Otherwise UCS-2 (characters outside the Basic Multilingual Plane, such as most emoji, count
+    twice): 70 in one segment, 67 each once split. An empty text is one segment.
+    """
+    chars = set(text)
+    if chars <= _GSM_ALL:
+        extended = chars & _GSM_EXTENSION
+        length = len(text) + sum(text.count(c) for c in extended)
+        if length <= _GSM_SINGLE:
+            return SegmentInfo(GSM7, 1, length)
+        if not extended:
+            return SegmentInfo(GSM7, -(-length // _GSM_PART), length)
+        weights = [2 if c in _GSM_EXTENSION else 1 for c in text]
+        return SegmentInfo(GSM7, _pack(weights, _GSM_PART), length)
+    astral = sum(1 for c in chars if ord(c) > 0xFFFF)
+    if not astral:
+        length = len(text)
+        if length <= _UCS_SINGLE:
+            return SegmentInfo(UCS2, 1, length)
+        return SegmentInfo(UCS2, -(-length // _UCS_PART), length)
+    weights = [2 if ord(c) > 0xFFFF else 1 for c in text]
+    length = sum(weights)
+    if length <= _UCS_SINGLE:
+        return SegmentInfo(UCS2, 1, length)
+    return SegmentInfo(UCS2, _pack(weights, _UCS_PART), length)

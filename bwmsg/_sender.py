@@ -1,0 +1,594 @@
+"""The Sender: one pooled HTTP session, the retry loop, and the send_many dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from . import _convert
+from ._errors import (
+    AmbiguousSendError,
+    ApiError,
+    BwmsgError,
+    FieldError,
+    RateLimitedError,
+    RequestValidationError,
+    TransportError,
+    api_error_from_response,
+)
+from ._models import Message, MessageRequest, Outcome, SendResult
+from ._retry import RetryPolicy, parse_retry_after
+from ._throttle import RateLimit, Throttle
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TOKEN_URL", "Sender"]
+
+DEFAULT_BASE_URL = "https://messaging.bandwidth.com/api/v2"
+DEFAULT_TOKEN_URL = "https://api.bandwidth.com/api/v1/oauth2/token"
+
+# Kept below the idle timeout of common servers and load balancers, so that a pooled
+# connection is seldom closed by the far end just as a request is written on it (that
+# failure is ambiguous: the request may have been read).
+KEEPALIVE_TIMEOUT = 10.0
+
+logger = logging.getLogger("bwmsg")
+
+_ENV = {
+    "account_id": "BW_ACCOUNT_ID",
+    "username": "BW_USERNAME",
+    "password": "BW_PASSWORD",
+    "client_id": "BW_CLIENT_ID",
+    "client_secret": "BW_CLIENT_SECRET",
+    "application_id": "BW_MESSAGING_APPLICATION_ID",
+    "base_url": "BW_MESSAGING_BASE_URL",
+}
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("bwmsg")
+    except Exception:  # not installed (run from a checkout)
+        return "0"
+
+
+class Sender:
+    """Sends messages through Bandwidth's Messaging V2 API.
+
+    Use it as an async context manager, or call :meth:`aclose` when done::
+
+        async with Sender(account_id, username, password, application_id=app_id) as sender:
+            message = await sender.send(MessageRequest(to="+19195551212", from_=..., text="hi"))
+
+    Args:
+        account_id: the Bandwidth account id.
+        username: API user name for HTTP Basic auth (with ``password``).
+        password: API password. Never shown by ``repr`` or logs.
+        client_id: OAuth2 client id (with ``client_secret``), instead of username/password.
+        client_secret: OAuth2 client secret.
+        token_url: where OAuth2 tokens are obtained.
+        application_id: used for every request that carries none.
+        base_url: the API root, ``https://messaging.bandwidth.com/api/v2`` by default (the
+            legacy ``https://api.catapult.inetwork.com/v2`` works too, and so does a simulator's).
+        concurrency: the most requests in flight at once (also the connection pool's size).
+        rate: a :class:`~bwmsg.RateLimit` to stay under, or None for no client-side throttle.
+        retry: the :class:`~bwmsg.RetryPolicy`.
+        timeout: seconds one attempt may take; the first half of it may go to connecting.
+        session: an ``aiohttp.ClientSession`` to use instead of the Sender's own. The Sender
+            leaves it open when it closes.
+
+    Raises:
+        ValueError: for missing or contradictory settings, naming the setting.
+    """
+
+    def __init__(
+        self,
+        account_id: str,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_url: str = DEFAULT_TOKEN_URL,
+        application_id: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        concurrency: int = 50,
+        rate: RateLimit | None = None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing is safe
+        timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        if not isinstance(account_id, str) or not account_id.strip():
+            raise ValueError("account_id is required: your Bandwidth account id (BW_ACCOUNT_ID)")
+        basic = username is not None or password is not None
+        oauth = client_id is not None or client_secret is not None
+        if basic and oauth:
+            raise ValueError(
+                "give either username/password (Basic auth) or client_id/client_secret "
+                "(OAuth2), not both"
+            )
+        if not basic and not oauth:
+            raise ValueError(
+                "credentials are required: username and password (BW_USERNAME, BW_PASSWORD) "
+                "or client_id and client_secret (BW_CLIENT_ID, BW_CLIENT_SECRET)"
+            )
+        if basic and not (username and password):
+            raise ValueError("Basic auth needs both username and password")
+        if oauth:
+            if not (client_id and client_secret):
+                raise ValueError("OAuth2 needs both client_id and client_secret")
+            raise ValueError(
+                "OAuth2 client credentials are not supported by this version of bwmsg yet; "
+                "use username and password (Basic auth)"
+            )
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        if not isinstance(retry, RetryPolicy):
+            raise ValueError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if rate is not None and not isinstance(rate, RateLimit):
+            raise ValueError(f"rate must be a RateLimit or None, got {type(rate).__name__}")
+        if application_id is not None and (
+            not isinstance(application_id, str) or not application_id.strip()
+        ):
+            raise ValueError("application_id must be a non-empty string or None")
+        root = URL(str(base_url).rstrip("/"))
+        if root.scheme not in ("http", "https") or not root.host:
+            raise ValueError(
+                f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {base_url!r}"
+            )
+
+        self.account_id = account_id
+        self.username = username
+        self.application_id = application_id
+        self.base_url = str(root)
+        self.token_url = token_url
+        self.concurrency = concurrency
+        self.rate = rate
+        self.retry = retry
+        self.timeout = float(timeout)
+        self._password = password
+        self._session = session
+        self._owns_session = session is None
+        self._state = _State.UNOPENED
+        self._url = root / "users" / account_id / "messages"
+        self._headers = {
+            "Authorization": aiohttp.BasicAuth(username or "", password or "").encode(),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"bwmsg/{_version()}",
+        }
+        self._client_timeout = aiohttp.ClientTimeout(total=self.timeout, connect=self.timeout / 2)
+        self._throttle = Throttle(rate) if rate is not None else None
+        self._inflight: asyncio.Semaphore | None = None
+        self._paused_until = 0.0
+        self._runs: set[asyncio.Task[Any]] = set()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Sender:
+        """Build a Sender from ``BW_*`` environment variables; keyword arguments win.
+
+        Reads ``BW_ACCOUNT_ID``, ``BW_USERNAME``, ``BW_PASSWORD``, ``BW_CLIENT_ID``,
+        ``BW_CLIENT_SECRET``, ``BW_MESSAGING_APPLICATION_ID`` and ``BW_MESSAGING_BASE_URL``
+        (empty values count as unset). Any other :class:`Sender` argument may be passed too.
+        """
+        kwargs: dict[str, Any] = {}
+        for name, var in _ENV.items():
+            value = os.environ.get(var, "").strip()
+            if value:
+                kwargs[name] = value
+        kwargs.update(overrides)
+        if "account_id" not in kwargs:
+            raise ValueError("BW_ACCOUNT_ID is not set (or pass account_id=...)")
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Sender account_id={self.account_id!r} auth=basic username={self.username!r} "
+            f"base_url={self.base_url!r} concurrency={self.concurrency} state={self._state.value}>"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Sender:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` has been called."""
+        return self._state is _State.CLOSED
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._state is _State.CLOSED:
+            raise RuntimeError("this Sender is closed; create a new one")
+        if self._state is _State.UNOPENED:
+            if self._session is None:
+                connector = aiohttp.TCPConnector(
+                    limit=self.concurrency,
+                    ttl_dns_cache=300,
+                    keepalive_timeout=KEEPALIVE_TIMEOUT,
+                )
+                self._session = aiohttp.ClientSession(connector=connector)
+            self._inflight = asyncio.Semaphore(self.concurrency)
+            self._state = _State.OPENED
+        assert self._session is not None
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the Sender and the session it owns. Safe to call more than once.
+
+        A :meth:`send_many` still running is stopped.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        for task in list(self._runs):
+            task.cancel()
+        if self._runs:
+            await asyncio.gather(*self._runs, return_exceptions=True)
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    # -- one message -----------------------------------------------------------------------------
+
+    async def send(self, request: MessageRequest) -> Message:
+        """Send one message, retrying as :attr:`retry` allows.
+
+        Returns:
+            Bandwidth's answer.
+
+        Raises:
+            RequestValidationError: the request has no application id and the Sender none.
+            ApiError: a subclass for the final error status (the message was not sent).
+            TransportError: the request never reached the server (not sent).
+            AmbiguousSendError: the message may have been sent.
+        """
+        result = await self._dispatch(request, 0)
+        if result.message is not None:
+            return result.message
+        assert result.error is not None
+        raise result.error
+
+    async def _dispatch(self, request: MessageRequest, index: int) -> SendResult:
+        """Send one request with retries; never raises for the message's own failure."""
+        if not isinstance(request, MessageRequest):
+            raise TypeError(
+                f"expected a MessageRequest at index {index}, got {type(request).__name__}"
+            )
+        session = self._open()
+        assert self._inflight is not None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if request.application_id is None and self.application_id is None:
+            invalid = RequestValidationError(
+                [
+                    FieldError(
+                        field_name="applicationId",
+                        description="required: set it on the request or pass "
+                        "application_id= to the Sender (BW_MESSAGING_APPLICATION_ID)",
+                    )
+                ]
+            )
+            return SendResult(index=index, request=request, outcome=Outcome.FAILED, error=invalid)
+        body = _convert.dumps(_convert.request_to_dict(request, self.application_id))
+        policy = self.retry
+        attempt = 0
+        ambiguous: AmbiguousSendError | None = None
+        while True:
+            attempt += 1
+            # A timed wait, not a wait for an event: the pause may be lengthened meanwhile.
+            while self._paused_until > loop.time():  # noqa: ASYNC110
+                await asyncio.sleep(self._paused_until - loop.time())
+            if self._throttle is not None:
+                await self._throttle.acquire(request)
+            async with self._inflight:
+                outcome = await self._attempt(session, body)
+            if isinstance(outcome, Message):
+                return SendResult(
+                    index=index,
+                    request=request,
+                    outcome=Outcome.SENT,
+                    message=outcome,
+                    attempts=attempt,
+                    elapsed=loop.time() - started,
+                )
+            if outcome is None:  # accepted, answer unreadable
+                return SendResult(
+                    index=index,
+                    request=request,
+                    outcome=Outcome.SENT,
+                    message=_message_from_request(request, self.application_id),
+                    attempts=attempt,
+                    elapsed=loop.time() - started,
+                )
+            error: BwmsgError = outcome
+            if isinstance(error, AmbiguousSendError):
+                ambiguous = error
+            delay = policy.next_delay(error, attempt)
+            logger.debug(
+                "send attempt %d failed: %s; %s",
+                attempt,
+                _short(error),
+                "giving up" if delay is None else f"retrying in {delay:.3f}s",
+            )
+            if isinstance(error, RateLimitedError):
+                pause = delay if delay is not None else policy.backoff(attempt)
+                self._paused_until = max(self._paused_until, loop.time() + pause)
+            if delay is None:
+                if ambiguous is not None and error is not ambiguous:
+                    final = AmbiguousSendError(
+                        f"the message may have been sent: attempt {attempt} failed with "
+                        f"{_short(error)}, after an earlier attempt that may have been accepted "
+                        f"({_short(ambiguous)})"
+                    )
+                    final.__cause__ = error
+                    error = final
+                return SendResult(
+                    index=index,
+                    request=request,
+                    outcome=Outcome.UNKNOWN if ambiguous is not None else Outcome.FAILED,
+                    error=error,
+                    attempts=attempt,
+                    elapsed=loop.time() - started,
+                )
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, session: aiohttp.ClientSession, body: bytes
+    ) -> Message | BwmsgError | None:
+        """One HTTP request. Returns the Message, the error, or None for an unreadable 2xx."""
+        try:
+            async with session.post(
+                self._url,
+                data=body,
+                headers=self._headers,
+                timeout=self._client_timeout,
+                raise_for_status=False,
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                try:
+                    payload = await response.read()
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    if 200 <= status < 300:
+                        return None
+                    payload = b""
+                if 200 <= status < 300:
+                    try:
+                        data = _convert.loads(payload)
+                    except ValueError:
+                        return None
+                    return _convert.message_from_json(data)
+                return api_error_from_response(
+                    status,
+                    payload,
+                    reason=response.reason,
+                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                )
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # The connection was never made, so nothing was written.
+            return _caused(TransportError(f"could not connect to {self.base_url}: {exc}"), exc)
+        except (aiohttp.InvalidURL, aiohttp.ClientSSLError) as exc:
+            return _caused(TransportError(f"could not send to {self.base_url}: {exc}"), exc)
+        except asyncio.TimeoutError as exc:
+            return _caused(
+                AmbiguousSendError(
+                    f"no answer within {self.timeout:g}s: the message may have been sent"
+                ),
+                exc,
+            )
+        except aiohttp.ClientError as exc:
+            # Disconnected, reset, truncated answer ...: the request may have been read.
+            return _caused(
+                AmbiguousSendError(
+                    f"the connection failed after the request was sent ({type(exc).__name__}: "
+                    f"{exc}): the message may have been sent"
+                ),
+                exc,
+            )
+
+    # -- many messages ---------------------------------------------------------------------------
+
+    def send_many(
+        self,
+        requests: Iterable[MessageRequest] | AsyncIterable[MessageRequest],
+        *,
+        ordered: bool = False,
+    ) -> AsyncIterator[SendResult]:
+        """Send every request, yielding one :class:`~bwmsg.SendResult` per request.
+
+        The input (any iterable or async iterable) is consumed lazily: at most
+        ``concurrency`` requests are in flight and at most ``2 * concurrency`` taken from the
+        input and not yet yielded, so memory does not grow with the input's length. One
+        message's failure never raises: it is a result. An exception raised by the input
+        itself ends the iteration after the results of the requests already taken.
+
+        Args:
+            requests: the requests.
+            ordered: yield results in input order (finished results that wait for an earlier
+                one are buffered, within the same bound); otherwise as they finish.
+        """
+        return self._send_many(requests, ordered)
+
+    async def _send_many(
+        self,
+        requests: Iterable[MessageRequest] | AsyncIterable[MessageRequest],
+        ordered: bool,
+    ) -> AsyncIterator[SendResult]:
+        self._open()
+        window = 2 * self.concurrency
+        slots = asyncio.Semaphore(window)
+        results: asyncio.Queue[SendResult | _WorkerExit] = asyncio.Queue()
+        feed = _Feed(requests)
+
+        async def worker() -> None:
+            exit_ = _WorkerExit()
+            try:
+                while True:
+                    await slots.acquire()
+                    taken = await feed.take()
+                    if taken is None:
+                        slots.release()
+                        return
+                    index, request = taken
+                    results.put_nowait(await self._dispatch(request, index))
+            except asyncio.CancelledError:
+                exit_.cancelled = True
+                raise
+            except Exception as exc:  # handed to the consumer
+                exit_.error = exc
+            finally:
+                results.put_nowait(exit_)
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(self.concurrency)]
+        self._runs.update(workers)
+        running = len(workers)
+        pending: dict[int, SendResult] = {}
+        next_index = 0
+        failure: BaseException | None = None
+        stopped = False
+        try:
+            while running:
+                item = await results.get()
+                if isinstance(item, _WorkerExit):
+                    running -= 1
+                    stopped = stopped or item.cancelled
+                    if item.error is not None:
+                        failure = failure or item.error
+                        feed.close()
+                    continue
+                if not ordered:
+                    slots.release()
+                    yield item
+                    continue
+                pending[item.index] = item
+                while next_index in pending:
+                    ready = pending.pop(next_index)
+                    next_index += 1
+                    slots.release()
+                    yield ready
+            if feed.error is not None:
+                raise feed.error
+            if failure is not None:
+                raise failure
+            if stopped:
+                raise RuntimeError("send_many was stopped because its Sender was closed")
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self._runs.difference_update(workers)
+
+
+class _WorkerExit:
+    __slots__ = ("cancelled", "error")
+
+    def __init__(self, *, cancelled: bool = False, error: BaseException | None = None) -> None:
+        self.cancelled = cancelled
+        self.error = error
+
+
+class _Feed:
+    """Hands out (index, request) pairs from a sync or async iterable, one taker at a time."""
+
+    def __init__(self, source: Iterable[MessageRequest] | AsyncIterable[MessageRequest]) -> None:
+        self._sync: Iterator[MessageRequest] | None = None
+        self._async: AsyncIterator[MessageRequest] | None = None
+        if isinstance(source, AsyncIterable):
+            self._async = aiter(source)
+            self._lock: asyncio.Lock | None = asyncio.Lock()
+        elif isinstance(source, Iterable):
+            self._sync = iter(source)
+            self._lock = None
+        else:
+            raise TypeError(
+                f"send_many needs an iterable or async iterable, got {type(source).__name__}"
+            )
+        self._next = 0
+        self._done = False
+        self.error: BaseException | None = None
+
+    def close(self) -> None:
+        self._done = True
+
+    async def take(self) -> tuple[int, MessageRequest] | None:
+        if self._done:
+            return None
+        if self._lock is None:
+            assert self._sync is not None
+            try:
+                request = next(self._sync)
+            except StopIteration:
+                self._done = True
+                return None
+            except Exception as exc:  # the input's own failure
+                self._done = True
+                self.error = exc
+                return None
+        else:
+            assert self._async is not None
+            async with self._lock:
+                if self._done:
+                    return None
+                try:
+                    request = await anext(self._async)
+                except StopAsyncIteration:
+                    self._done = True
+                    return None
+                except Exception as exc:  # the input's own failure
+                    self._done = True
+                    self.error = exc
+                    return None
+        index = self._next
+        self._next += 1
+        return index, request
+
+
+def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:
+    error.__cause__ = cause
+    return error
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, ApiError):
+        return f"HTTP {error.status}" + (f" {error.type}" if error.type else "")
+    return type(error).__name__
+
+
+def _message_from_request(request: MessageRequest, application_id: str | None) -> Message:
+    # Used when Bandwidth accepted the message but its answer could not be read.
+    return Message(
+        application_id=request.application_id or application_id,
+        to=request.to,
+        from_=request.from_,
+        text=request.text,
+        media=request.media,
+        tag=request.tag,
+        priority=request.priority,
+        expiration=request.expiration,
+    )
