@@ -1,0 +1,168 @@
+"""Shared pieces of the benchmark scripts: machine facts, child runs, tables, RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+CHILD = HERE / "_child.py"
+CLIENT_CPU = 0
+SERVER_CPU = 1
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a small run (seconds, not minutes)")
+    parser.add_argument(
+        "--server",
+        choices=("auto", "nginx", "python"),
+        default="auto",
+        help="reference server: nginx (installed if missing) or the fallback Python server",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print the table only; leave RESULTS.md alone"
+    )
+    return parser
+
+
+def command_line() -> str:
+    exe = os.path.relpath(sys.executable, Path.cwd())
+    script = os.path.relpath(sys.argv[0], Path.cwd())
+    return shlex.join([exe, script, *sys.argv[1:]])
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def machine() -> dict[str, str]:
+    pkgs = ["bwmsg", "aiohttp", "attrs", "cattrs", "orjson", "uvloop", "bandwidth-sdk"]
+    versions = ", ".join(f"{p} {v}" for p in pkgs if (v := _version(p)))
+    mem_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "cpu": f"{os.cpu_count()} x {_cpu_model()}",
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "packages": versions,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def run_child(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """Run one contender in a fresh interpreter pinned to the client CPU; return its figures."""
+    spec = {"cpu": CLIENT_CPU, **spec}
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(CHILD), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"contender {spec.get('contender')} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["outer_wall"] = time.perf_counter() - started
+    return result
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+    """A GitHub-flavoured Markdown table (also readable on a terminal)."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    align = align or "l" + "r" * (len(headers) - 1)
+
+    def line(values: Sequence[str]) -> str:
+        out = []
+        for v, w, a in zip(values, widths, align):
+            out.append(v.ljust(w) if a == "l" else v.rjust(w))
+        return "| " + " | ".join(out) + " |"
+
+    rule = "|" + "|".join(
+        ("-" * (w + 1) + ":" if a == "r" else ":" + "-" * (w + 1)) for w, a in zip(widths, align)
+    ) + "|"
+    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
+
+
+def machine_block(server_description: str | None = None) -> str:
+    m = machine()
+    lines = [
+        f"- Date: {m['date']}",
+        f"- Command: `{command_line()}`",
+        f"- Machine: {m['cpu']}, {m['memory']} RAM, {m['os']}",
+        f"- Python: {m['python']}; {m['packages']}",
+    ]
+    if server_description:
+        lines.append(f"- Server: {server_description}")
+        lines.append(f"- Client: each contender in a fresh process pinned to CPU {CLIENT_CPU}")
+    return "\n".join(lines)
+
+
+_PREAMBLE = """# bwmsg benchmark results
+
+Written by the scripts in `benchmarks/` (see `benchmarks/README.md`); each script replaces its
+own section. Figures depend on the machine: compare rows of one section, not across machines.
+"""
+
+
+def write_section(name: str, title: str, body: str) -> None:
+    """Replace (or append) the section ``name`` of RESULTS.md."""
+    text = RESULTS.read_text() if RESULTS.exists() else _PREAMBLE
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    section = f"{begin}\n## {title}\n\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    order = ["throughput", "peer", "memory", "throttle"]
+    RESULTS.write_text(_reorder(text, order))
+    print(f"\nwrote section '{name}' of {os.path.relpath(RESULTS)}")
+
+
+def _reorder(text: str, order: list[str]) -> str:
+    sections = {
+        m.group(2): m.group(1)
+        for m in re.finditer(r"(<!-- BEGIN (\w+) -->.*?<!-- END \2 -->)", text, re.S)
+    }
+    head = re.split(r"<!-- BEGIN \w+ -->", text, maxsplit=1)[0].rstrip()
+    names = sorted(sections, key=lambda n: order.index(n) if n in order else len(order))
+    return head + "\n\n" + "\n\n".join(sections[n] for n in names) + "\n"
+
+
+def mb(kb: float) -> str:
+    return f"{kb / 1024:.0f}"
