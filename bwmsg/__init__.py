@@ -21,12 +21,10 @@ from ._errors import (
 from ._models import Direction, Message, MessageRequest, Outcome, Priority, SendResult
 from ._retry import RetryPolicy
 from ._segments import SegmentInfo, segments
-from ._sender import DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, Sender
+from ._sender import Sender
 from ._throttle import RateLimit
 
 __all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_TOKEN_URL",
     "AmbiguousSendError",
     "ApiError",
     "AuthenticationError",

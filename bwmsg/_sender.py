@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import logging
 import os
@@ -128,6 +129,8 @@ class Sender:
             )
         if basic and not (username and password):
             raise ValueError("Basic auth needs both username and password")
+        if basic and ":" in str(username):
+            raise ValueError("username may not contain ':' (HTTP Basic auth cannot carry it)")
         if oauth:
             if not (client_id and client_secret):
                 raise ValueError("OAuth2 needs both client_id and client_secret")
@@ -168,7 +171,7 @@ class Sender:
         self._state = _State.UNOPENED
         self._url = root / "users" / account_id / "messages"
         self._headers = {
-            "Authorization": aiohttp.BasicAuth(username or "", password or "").encode(),
+            "Authorization": _basic_auth(username or "", password or ""),
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": f"bwmsg/{_version()}",
@@ -567,6 +570,11 @@ class _Feed:
         index = self._next
         self._next += 1
         return index, request
+
+
+def _basic_auth(username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:
