@@ -34,7 +34,8 @@ def _components() -> dict[str, Any]:
         pytest.skip("bandwidth.yml not found: set BWMSG_SPEC or put it at ../shared/specs/")
     with path.open(encoding="utf-8") as f:
         spec = yaml.safe_load(f)
-    return _convert(spec["components"])
+    components: dict[str, Any] = _convert(spec["components"])
+    return components
 
 
 def _convert(node: Any) -> Any:
@@ -56,14 +57,16 @@ def _convert(node: Any) -> Any:
 _FORMATS = jsonschema.FormatChecker(formats=())
 
 
-@_FORMATS.checks("date-time")
 def _is_datetime(value: object) -> bool:
     return not isinstance(value, str) or _RFC3339.fullmatch(value) is not None
 
 
-@_FORMATS.checks("uri")
 def _is_uri(value: object) -> bool:
     return not isinstance(value, str) or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value) is not None
+
+
+_FORMATS.checks("date-time")(_is_datetime)
+_FORMATS.checks("uri")(_is_uri)
 
 
 def schema(name: str) -> dict[str, Any]:

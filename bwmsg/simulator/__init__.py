@@ -1,0 +1,23 @@
+"""A local Bandwidth look-alike for tests, benchmarks and demos.
+
+:class:`Simulator` serves the Messaging V2 send endpoint on a real socket, validates and answers
+like the service, throttles by segments, injects :class:`Faults`, records every accepted
+message (:class:`AcceptedMessage`) and posts delivery :class:`Callbacks`::
+
+    from bwmsg import MessageRequest, Sender
+    from bwmsg.simulator import Faults, Simulator
+
+    async with Simulator(faults=Faults(rate_limited=0.1), seed=1) as sim:
+        async with Sender("9900000", sim.username, sim.password,
+                          application_id="app", base_url=sim.base_url) as sender:
+            await sender.send(MessageRequest(to="+19195551212", from_="+19195550000", text="hi"))
+        assert len(sim.accepted) == 1
+
+From a shell: ``bwmsg simulator --port 8080 --faults rate_limited=0.1``.
+"""
+
+from ._callbacks import Callbacks
+from ._faults import Faults
+from ._server import AcceptedMessage, Simulator
+
+__all__ = ["AcceptedMessage", "Callbacks", "Faults", "Simulator"]

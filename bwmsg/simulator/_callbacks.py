@@ -1,0 +1,238 @@
+"""Delivery callbacks: the status events the simulator posts to an application's URL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import math
+import random
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+import attrs
+
+__all__ = ["DEFAULT_ERROR_CODES", "CallbackPoster", "Callbacks"]
+
+# A few of Bandwidth's documented message-failed codes, with their descriptions.
+DEFAULT_ERROR_CODES: dict[int, str] = {
+    4405: "unsupported destination",
+    4432: "forbidden to country",
+    4470: "rejected as spam",
+    4720: "invalid destination (not an active number)",
+    5620: "destination carrier unavailable",
+    9902: "timed out waiting for delivery receipt",
+}
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0.0 <= value <= 1.0
+    ):
+        raise ValueError(f"Callbacks.{attribute.name} must be a fraction in [0, 1], got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"Callbacks.{attribute.name} must be a number >= 0, got {value!r}")
+
+
+def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Callbacks.{attribute.name} must be an integer >= 1, got {value!r}")
+
+
+def _url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"Callbacks.url must be an http(s) URL, got {value!r}")
+
+
+def _codes(value: Any) -> tuple[int, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Callbacks:
+    """Where and how the simulator posts delivery callbacks (status events).
+
+    For every accepted message and each of its recipients, the simulator posts
+    ``message-sending`` and then ``message-delivered`` or ``message-failed`` (with an
+    ``errorCode``), each as a JSON array of one event, like Bandwidth's status callbacks. A post
+    that fails (connection error or a status other than 2xx) is retried; like the real service,
+    delivery is at least once.
+
+    Args:
+        url: the application's callback URL.
+        username: Basic auth user name sent with each post (with ``password``), or None.
+        password: Basic auth password.
+        failed: the odds that a message ends in ``message-failed`` rather than
+            ``message-delivered``.
+        error_codes: the ``errorCode`` values a failure picks from, uniformly.
+        duplicate: the fraction of posts sent twice.
+        reorder: the fraction of messages whose final event is posted before
+            ``message-sending``.
+        max_attempts: attempts per post, the first included.
+        retry_delay: seconds before the first retry; doubled for each further one.
+        timeout: seconds one post may take.
+        workers: posts in flight at once.
+    """
+
+    url: str = attrs.field(validator=_url)
+    username: str | None = None
+    password: str | None = None
+    failed: float = attrs.field(default=0.0, validator=_fraction)
+    error_codes: tuple[int, ...] = attrs.field(default=tuple(DEFAULT_ERROR_CODES), converter=_codes)
+    duplicate: float = attrs.field(default=0.0, validator=_fraction)
+    reorder: float = attrs.field(default=0.0, validator=_fraction)
+    max_attempts: int = attrs.field(default=5, validator=_positive_int)
+    retry_delay: float = attrs.field(default=0.05, validator=_non_negative)
+    timeout: float = attrs.field(default=5.0, validator=_non_negative)
+    workers: int = attrs.field(default=4, validator=_positive_int)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("Callbacks needs both username and password, or neither")
+        if not self.error_codes:
+            raise ValueError("Callbacks.error_codes must not be empty")
+
+    def __repr__(self) -> str:
+        auth = "basic" if self.username is not None else "none"
+        return (
+            f"Callbacks(url={self.url!r}, auth={auth}, failed={self.failed}, "
+            f"duplicate={self.duplicate}, reorder={self.reorder})"
+        )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _events(message: dict[str, Any], settings: Callbacks, rng: random.Random) -> list[Any]:
+    """The posts (each a one-event array) for one message, in the order they are sent."""
+    snapshot = {k: v for k, v in message.items() if k != "expiration"}
+    posts: list[Any] = []
+    for recipient in message["to"]:
+        sending = {
+            "time": _now(),
+            "type": "message-sending",
+            "to": recipient,
+            "description": "Message is sending to carrier.",
+            "message": snapshot,
+        }
+        if rng.random() < settings.failed:
+            code = rng.choice(settings.error_codes)
+            final: dict[str, Any] = {
+                "time": _now(),
+                "type": "message-failed",
+                "to": recipient,
+                "description": DEFAULT_ERROR_CODES.get(code, "message failed"),
+                "errorCode": code,
+                "message": snapshot,
+            }
+        else:
+            final = {
+                "time": _now(),
+                "type": "message-delivered",
+                "to": recipient,
+                "description": "Message delivered to handset.",
+                "message": snapshot,
+            }
+        pair = [[sending], [final]]
+        if rng.random() < settings.reorder:
+            pair.reverse()
+        for post in pair:
+            posts.append(post)
+            if rng.random() < settings.duplicate:
+                posts.append(post)
+    return posts
+
+
+class CallbackPoster:
+    """Posts the callbacks of accepted messages from a few worker tasks it owns.
+
+    Internal to the simulator: :meth:`start` and :meth:`stop` bracket its life; stopping
+    cancels and awaits every task, so none is left pending.
+    """
+
+    def __init__(self, rng: random.Random, get_settings: Callable[[], Callbacks | None]) -> None:
+        self._rng = rng
+        self._settings = get_settings
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self.delivered: list[list[dict[str, Any]]] = []
+        self.abandoned: list[list[dict[str, Any]]] = []
+        self.attempts = 0
+
+    def submit(self, message: dict[str, Any]) -> None:
+        """Queue the callbacks of one accepted message."""
+        settings = self._settings()
+        if settings is None:
+            return
+        if len(self._workers) < settings.workers:
+            self._workers.extend(
+                asyncio.ensure_future(self._work())
+                for _ in range(settings.workers - len(self._workers))
+            )
+        self._queue.put_nowait(message)
+
+    async def join(self) -> None:
+        """Wait until every queued message's callbacks were posted or given up."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        """Cancel the workers, wait for them, and close the session."""
+        for task in self._workers:
+            task.cancel()
+        if self._workers:
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _work(self) -> None:
+        while True:
+            message = await self._queue.get()
+            try:
+                settings = self._settings()
+                if settings is not None:
+                    for post in _events(message, settings, self._rng):
+                        await self._post(post, settings)
+            finally:
+                self._queue.task_done()
+
+    async def _post(self, events: list[dict[str, Any]], settings: Callbacks) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        headers = {"Content-Type": "application/json"}
+        if settings.username is not None and settings.password is not None:
+            token = f"{settings.username}:{settings.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
+        data = json.dumps(events, separators=(",", ":")).encode()
+        timeout = aiohttp.ClientTimeout(total=settings.timeout or None)
+        delay = settings.retry_delay
+        for attempt in range(1, settings.max_attempts + 1):
+            self.attempts += 1
+            try:
+                async with self._session.post(
+                    settings.url,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                ) as response:
+                    await response.read()
+                    if 200 <= response.status < 300:
+                        self.delivered.append(events)
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            if attempt < settings.max_attempts and delay > 0:
+                await asyncio.sleep(delay)
+                delay *= 2
+        self.abandoned.append(events)

@@ -1,0 +1,557 @@
+"""The simulator itself: an aiohttp.web application that plays Bandwidth's send endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import itertools
+import json
+import math
+import random
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from .._segments import segments
+from ._callbacks import CallbackPoster, Callbacks
+from ._faults import Faults
+from ._validate import validate
+
+__all__ = ["AcceptedMessage", "Simulator"]
+
+try:  # orjson is optional; the hot path is twice as fast with it.
+    import orjson
+
+    _loads: Callable[[bytes], Any] = orjson.loads
+    _dumps: Callable[[Any], bytes] = orjson.dumps
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
+    _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+    def _dumps(obj: Any) -> bytes:
+        return _encoder.encode(obj).encode()
+
+
+_JSON = "application/json"
+_QUEUE_FULL = "max-message-queue-size-exceeded"
+
+
+def _error_body(type_: str, description: str) -> bytes:
+    return _dumps({"type": type_, "description": description})
+
+
+_UNAUTHORIZED = _error_body("unauthorized", "Authentication Failed")
+_UNSUPPORTED = _error_body(
+    "unsupported-media-type", "Content-Type must be application/json and the body JSON"
+)
+_RATE_LIMITED = _error_body(
+    _QUEUE_FULL, "The message queue for this account is full. Slow down and try again."
+)
+_SERVER_ERRORS = {
+    500: _error_body("internal-server-error", "An internal error occurred (simulated)."),
+    502: _error_body("bad-gateway", "Bad gateway (simulated)."),
+    503: _error_body("service-unavailable", "The service is unavailable (simulated)."),
+}
+
+
+@attrs.frozen(kw_only=True)
+class AcceptedMessage:
+    """One message the simulator accepted (answered, or was to answer, 202).
+
+    Attributes:
+        message: the Message body answered (``id``, ``time``, ``segmentCount`` ...), as JSON.
+        request: the request body as decoded JSON.
+        raw: the request body exactly as received.
+        account_id: the account id from the path.
+        received: ``time.monotonic()`` when it was accepted.
+    """
+
+    message: dict[str, Any]
+    request: dict[str, Any]
+    raw: bytes
+    account_id: str
+    received: float
+
+    @property
+    def id(self) -> str:
+        """The message id given to it."""
+        return str(self.message["id"])
+
+    @property
+    def to(self) -> tuple[str, ...]:
+        """The recipients, as a tuple."""
+        return tuple(self.message["to"])
+
+    @property
+    def text(self) -> str | None:
+        """The text as sent (None when absent)."""
+        text = self.request.get("text")
+        return text if isinstance(text, str) else None
+
+    @property
+    def tag(self) -> str | None:
+        """The tag as sent (None when absent)."""
+        tag = self.request.get("tag")
+        return tag if isinstance(tag, str) else None
+
+    @property
+    def key(self) -> tuple[tuple[str, ...], str | None, str | None]:
+        """``(to, text, tag)``: what two copies of one message have in common."""
+        return (self.to, self.text, self.tag)
+
+
+class _AccountQueue:
+    """Bandwidth's account throttle: a queue drained at ``rate`` segments per second.
+
+    A message is admitted when its segments fit in the queue's room (an empty queue takes any
+    one message, however large); otherwise the send is refused with 429.
+    """
+
+    __slots__ = ("capacity", "clock", "last", "level", "rate")
+
+    def __init__(
+        self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.clock = clock
+        self.level = 0.0
+        self.last = clock()
+
+    def admit(self, cost: float) -> bool:
+        now = self.clock()
+        level = self.level - (now - self.last) * self.rate
+        if level < 0.0:
+            level = 0.0
+        self.last = now
+        if level > 0.0 and level + cost > self.capacity:
+            self.level = level
+            return False
+        self.level = level + cost
+        return True
+
+
+def _timestamp() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _check_positive(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a number > 0 or None, got {value!r}")
+
+
+class Simulator:
+    """A local stand-in for Bandwidth's Messaging V2 send endpoint.
+
+    An async context manager that serves ``POST /api/v2/users/{accountId}/messages`` (and the
+    legacy ``/v2/users/{userId}/messages``) on a real socket::
+
+        async with Simulator(faults=Faults(rate_limited=0.1)) as sim:
+            async with Sender("9900000", sim.username, sim.password,
+                              application_id="app", base_url=sim.base_url) as sender:
+                ...
+            assert len(sim.accepted) == ...
+
+    It checks Basic auth (401), the content type and that the body is JSON (415), validates
+    the body like the service (400 ``request-validation`` with ``fieldErrors``; unknown keys
+    are refused), throttles by segments when ``rate`` is set (429
+    ``max-message-queue-size-exceeded``), injects :class:`Faults`, and answers 202 with a
+    Message whose ``id``, ``time``, ``owner``, ``direction`` and ``segmentCount`` are
+    computed. Any account id works.
+
+    Args:
+        username: the Basic auth user name it accepts.
+        password: the Basic auth password it accepts.
+        faults: the :class:`Faults` to inject; change them while it runs with
+            ``sim.faults = Faults(...)``.
+        seed: seeds the random draws (faults, latency, callbacks) so that the same sequence
+            of requests meets the same faults. None: unpredictable.
+        host: the address to listen on.
+        port: the port; 0 picks a free one (see :attr:`base_url`).
+        rate: the account's limit in segments per second (a group message is charged once per
+            recipient); None (the default) does not throttle.
+        queue_size: segments the account's queue holds before sends are refused with 429;
+            defaults to one second's worth of ``rate``.
+        callbacks: :class:`Callbacks` to post delivery events to an application's URL, or
+            None; may be changed while it runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        username: str = "user",
+        password: str = "pass",
+        faults: Faults = Faults(),  # noqa: B008 - frozen, so sharing is safe
+        seed: int | str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate: float | None = None,
+        queue_size: float | None = None,
+        callbacks: Callbacks | None = None,
+    ) -> None:
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise ValueError("username and password must be strings")
+        _check_positive("rate", rate)
+        _check_positive("queue_size", queue_size)
+        self.username = username
+        self.password = password
+        self.seed = seed
+        self.host = host
+        self.port = port
+        self.accepted: list[AcceptedMessage] = []
+        """Every accepted message, in order, each with its request body."""
+        self.counts: Counter[str] = Counter()
+        """How requests were answered: ``"202"``, ``"400"``, ``"429"`` ... by status, and
+        ``"drop_before_accept"``, ``"drop_after_accept"``, ``"slow"``, ``"throttled"`` by
+        fault."""
+        self._expected_auth = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode(
+            "ascii"
+        )
+        self._rng = random.Random(seed)
+        self._callback_rng = random.Random(None if seed is None else f"{seed}/callbacks")
+        self._ids = itertools.count(1)
+        self.faults = faults
+        self._rate = rate
+        self._queue_size = queue_size
+        self._throttle = self._make_throttle()
+        self._callbacks = callbacks
+        self._poster: CallbackPoster | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopping: asyncio.Event | None = None
+        self._state = "unopened"
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._state == "running" else self._state
+        return f"<Simulator {where} accepted={len(self.accepted)} faults={self._faults!r}>"
+
+    # -- settings that may change while running ----------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The faults injected from now on (assign a new :class:`Faults` to change them)."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        if not isinstance(faults, Faults):
+            raise TypeError(f"faults must be a Faults, got {type(faults).__name__}")
+        self._faults = faults
+        self._thresholds = faults.thresholds()
+        self._faulty = faults.any
+
+    @property
+    def rate(self) -> float | None:
+        """The account throttle in segments per second, or None (assignable)."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, rate: float | None) -> None:
+        _check_positive("rate", rate)
+        self._rate = rate
+        self._throttle = self._make_throttle()
+
+    @property
+    def queue_size(self) -> float | None:
+        """Segments the account queue holds; None for one second's worth of rate (assignable)."""
+        return self._queue_size
+
+    @queue_size.setter
+    def queue_size(self, size: float | None) -> None:
+        _check_positive("queue_size", size)
+        self._queue_size = size
+        self._throttle = self._make_throttle()
+
+    def _make_throttle(self) -> _AccountQueue | None:
+        if self._rate is None:
+            return None
+        size = self._queue_size if self._queue_size is not None else max(1.0, self._rate)
+        return _AccountQueue(self._rate, size)
+
+    @property
+    def callbacks(self) -> Callbacks | None:
+        """Where delivery callbacks go, or None (assignable)."""
+        return self._callbacks
+
+    @callbacks.setter
+    def callbacks(self, callbacks: Callbacks | None) -> None:
+        if callbacks is not None and not isinstance(callbacks, Callbacks):
+            raise TypeError(
+                f"callbacks must be a Callbacks or None, got {type(callbacks).__name__}"
+            )
+        self._callbacks = callbacks
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API root to give ``Sender(base_url=...)``: ``http://host:port/api/v2``."""
+        if self._state != "running":
+            raise RuntimeError("the simulator is not running: use it as `async with Simulator()`")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/api/v2"
+
+    @property
+    def legacy_base_url(self) -> str:
+        """The legacy API root (``http://host:port/v2``), served the same way."""
+        return self.base_url[: -len("/api/v2")] + "/v2"
+
+    def make_app(self) -> web.Application:
+        """The aiohttp application (for embedding it elsewhere; ``async with`` does it all)."""
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post("/api/v2/users/{account_id}/messages", self._handle)
+        app.router.add_post("/v2/users/{account_id}/messages", self._handle)
+        return app
+
+    async def start(self) -> None:
+        """Start serving (``async with`` calls it)."""
+        if self._state != "unopened":
+            raise RuntimeError(f"a Simulator starts once; this one is {self._state}")
+        self._stopping = asyncio.Event()
+        self._poster = CallbackPoster(self._callback_rng, lambda: self._callbacks)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            self.port = sock.getsockname()[1]
+            runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=1.0)
+            await runner.setup()
+            await web.SockSite(runner, sock, backlog=1024).start()
+        except BaseException:
+            sock.close()
+            raise
+        self._runner = runner
+        self._state = "running"
+
+    async def stop(self) -> None:
+        """Stop serving and cancel the callback tasks. Safe to call more than once."""
+        if self._state != "running":
+            self._state = "closed"
+            return
+        self._state = "closed"
+        assert self._stopping is not None
+        self._stopping.set()  # ends slow answers now
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._poster is not None:
+            await self._poster.stop()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- what tests look at ------------------------------------------------------------------------
+
+    @property
+    def accepted_count(self) -> int:
+        """How many messages were accepted."""
+        return len(self.accepted)
+
+    def duplicates(self) -> dict[tuple[tuple[str, ...], str | None, str | None], int]:
+        """Messages accepted more than once, by ``(to, text, tag)``, with their counts."""
+        counts = Counter(record.key for record in self.accepted)
+        return {key: n for key, n in counts.items() if n > 1}
+
+    def observed_rate(self, window: float | None = None) -> float:
+        """Accepted messages per second: over the whole run, or over the last ``window`` seconds.
+
+        The whole run spans from the first to the last acceptance; 0.0 with fewer than two.
+        """
+        records = self.accepted
+        if window is not None:
+            since = time.monotonic() - window
+            return sum(1 for r in records if r.received >= since) / window
+        if len(records) < 2:
+            return 0.0
+        span = records[-1].received - records[0].received
+        return (len(records) - 1) / span if span > 0 else float("inf")
+
+    @property
+    def delivered_callbacks(self) -> list[list[dict[str, Any]]]:
+        """Callback posts the receiver acknowledged (2xx), in the order they were acknowledged."""
+        return self._poster.delivered if self._poster is not None else []
+
+    @property
+    def abandoned_callbacks(self) -> list[list[dict[str, Any]]]:
+        """Callback posts given up after ``Callbacks.max_attempts`` failures."""
+        return self._poster.abandoned if self._poster is not None else []
+
+    async def callbacks_done(self) -> None:
+        """Wait until every callback queued so far was posted (or given up)."""
+        if self._poster is not None:
+            await self._poster.join()
+
+    def reset(self) -> None:
+        """Forget the accepted messages, the counts and the callback log."""
+        self.accepted.clear()
+        self.counts.clear()
+        if self._poster is not None:
+            self._poster.delivered.clear()
+            self._poster.abandoned.clear()
+
+    # -- the endpoint ------------------------------------------------------------------------------
+
+    def _authorized(self, header: str | None) -> bool:
+        if header == self._expected_auth:
+            return True
+        if header is None:
+            return False
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return decoded == f"{self.username}:{self.password}"
+
+    def _answer(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        self.counts[str(status)] += 1
+        return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
+
+    def _rate_limited(self) -> web.Response:
+        after = self._faults.retry_after
+        headers = None if after is None else {"Retry-After": f"{after:g}"}
+        return self._answer(429, _RATE_LIMITED, headers)
+
+    def _drop(self, request: web.Request, fault: str) -> web.Response:
+        self.counts[fault] += 1
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        # Nothing reaches the client: the transport is gone. aiohttp drops this answer.
+        return web.Response(status=204)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        if not self._authorized(request.headers.get("Authorization")):
+            return self._answer(401, _UNAUTHORIZED, {"WWW-Authenticate": 'Basic realm="bwmsg"'})
+
+        fault = ""
+        if self._faulty:
+            faults = self._faults
+            draw = self._rng.random()
+            latency = faults.draw_latency(self._rng)
+            if latency > 0:
+                await asyncio.sleep(latency)
+            t = self._thresholds
+            if draw < t[4]:
+                if draw < t[0]:
+                    return self._drop(request, "drop_before_accept")
+                if draw < t[1]:
+                    return self._rate_limited()
+                if draw < t[2]:
+                    status = self._rng.choice(faults.server_error_statuses)
+                    body = _SERVER_ERRORS.get(status) or _error_body(
+                        "server-error", f"Simulated server error {status}."
+                    )
+                    return self._answer(status, body)
+                fault = "drop_after_accept" if draw < t[3] else "slow"
+                if fault == "slow" and not faults.slow_accepts:
+                    await self._slow_wait(faults.slow_delay)
+                    self.counts["slow"] += 1
+                    return self._answer(503, _SERVER_ERRORS[503])
+
+        if request.content_type != _JSON:
+            return self._answer(415, _UNSUPPORTED)
+        try:
+            body = _loads(raw)
+        except ValueError:
+            return self._answer(415, _UNSUPPORTED)
+        errors = validate(body)
+        if errors:
+            return self._answer(
+                400,
+                _dumps(
+                    {
+                        "type": "request-validation",
+                        "description": "Your request could not be accepted.",
+                        "fieldErrors": [
+                            {"fieldName": e.field_name, "description": e.description}
+                            for e in errors
+                        ],
+                    }
+                ),
+            )
+
+        to = body["to"]
+        if isinstance(to, str):
+            to = [to]
+        media = body.get("media")
+        text = body.get("text") or ""
+        count = 1 if media else segments(text).segments
+        throttle = self._throttle
+        if throttle is not None and not throttle.admit(count * len(to)):
+            self.counts["throttled"] += 1
+            return self._rate_limited()
+
+        sender = body["from"]
+        message: dict[str, Any] = {
+            "id": f"{int(time.time() * 1000)}sim{next(self._ids):013d}",
+            "owner": sender,
+            "applicationId": body["applicationId"],
+            "time": _timestamp(),
+            "segmentCount": count,
+            "direction": "out",
+            "to": to,
+            "from": sender,
+            "text": text,
+        }
+        if media:
+            message["media"] = media
+        tag = body.get("tag")
+        if tag is not None:
+            message["tag"] = tag
+        message["priority"] = body.get("priority") or "default"
+        expiration = body.get("expiration")
+        if expiration is not None:
+            message["expiration"] = expiration
+        self.accepted.append(
+            AcceptedMessage(
+                message=message,
+                request=body,
+                raw=raw,
+                account_id=request.match_info["account_id"],
+                received=time.monotonic(),
+            )
+        )
+        if self._callbacks is not None and self._poster is not None:
+            self._poster.submit(message)
+
+        if fault == "drop_after_accept":
+            return self._drop(request, fault)
+        if fault == "slow":
+            self.counts["slow"] += 1
+            await self._slow_wait(self._faults.slow_delay)
+        return self._answer(202, _dumps(message))
+
+    async def _slow_wait(self, seconds: float) -> None:
+        assert self._stopping is not None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
