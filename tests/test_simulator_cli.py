@@ -1,0 +1,74 @@
+"""The `bwmsg simulator` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import sys
+
+import aiohttp
+from click.testing import CliRunner
+
+from bwmsg.cli import main
+
+
+def test_bad_faults_option_is_a_usage_error() -> None:
+    """A --faults value that does not parse is refused with exit status 2 and the reason."""
+    result = CliRunner().invoke(main, ["simulator", "--faults", "typo=1"])
+    assert result.exit_code == 2
+    assert "bad fault" in result.output
+
+
+def test_group_lists_simulator() -> None:
+    """`bwmsg --help` lists the simulator subcommand."""
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "simulator" in result.output
+
+
+async def test_runs_prints_url_and_credentials_and_stops_on_ctrl_c() -> None:
+    """It prints the base URL and credentials, serves requests, and exits cleanly on SIGINT."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from bwmsg.cli import main; main()",
+        "simulator",
+        "--port",
+        "0",
+        "--username",
+        "alice",
+        "--password",
+        "s3cret",
+        "--faults",
+        "latency=0.001",
+        "--seed",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/api/v2)", first)
+        assert match, first
+        rest = b"".join([await proc.stdout.readline() for _ in range(2)]).decode()
+        assert "username=alice password=s3cret" in rest
+        body = {"to": ["+19195551212"], "from": "+19195550000", "text": "hi", "applicationId": "a"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{match.group(1)}/users/1/messages",
+                data=json.dumps(body),
+                headers={
+                    "Authorization": aiohttp.encode_basic_auth("alice", "s3cret"),
+                    "Content-Type": "application/json",
+                },
+            ) as response,
+        ):
+            assert response.status == 202
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, stderr.decode()
