@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
 import logging
 import os
@@ -15,9 +14,11 @@ import aiohttp
 from yarl import URL
 
 from . import _convert
+from ._auth import BasicCredentials, ClientCredentials, Credentials
 from ._errors import (
     AmbiguousSendError,
     ApiError,
+    AuthenticationError,
     BwmsgError,
     FieldError,
     RateLimitedError,
@@ -131,13 +132,10 @@ class Sender:
             raise ValueError("Basic auth needs both username and password")
         if basic and ":" in str(username):
             raise ValueError("username may not contain ':' (HTTP Basic auth cannot carry it)")
-        if oauth:
-            if not (client_id and client_secret):
-                raise ValueError("OAuth2 needs both client_id and client_secret")
-            raise ValueError(
-                "OAuth2 client credentials are not supported by this version of bwmsg yet; "
-                "use username and password (Basic auth)"
-            )
+        if oauth and not (client_id and client_secret):
+            raise ValueError("OAuth2 needs both client_id and client_secret")
+        if oauth and not str(token_url).startswith(("http://", "https://")):
+            raise ValueError(f"token_url must be an http(s) URL, got {token_url!r}")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
@@ -165,18 +163,28 @@ class Sender:
         self.rate = rate
         self.retry = retry
         self.timeout = float(timeout)
-        self._password = password
         self._session = session
         self._owns_session = session is None
         self._state = _State.UNOPENED
         self._url = root / "users" / account_id / "messages"
-        self._headers = {
-            "Authorization": _basic_auth(username or "", password or ""),
+        base_headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": f"bwmsg/{_version()}",
         }
         self._client_timeout = aiohttp.ClientTimeout(total=self.timeout, connect=self.timeout / 2)
+        self.client_id = client_id
+        self._credentials: Credentials
+        if oauth:
+            assert client_id is not None
+            assert client_secret is not None
+            self._credentials = ClientCredentials(
+                client_id, client_secret, token_url, base_headers, retry, self._client_timeout
+            )
+        else:
+            assert username is not None
+            assert password is not None
+            self._credentials = BasicCredentials(username, password, base_headers)
         self._throttle = Throttle(rate) if rate is not None else None
         self._inflight: asyncio.Semaphore | None = None
         self._paused_until = 0.0
@@ -195,14 +203,26 @@ class Sender:
             value = os.environ.get(var, "").strip()
             if value:
                 kwargs[name] = value
+        # Credentials given as arguments replace the other kind found in the environment.
+        if {"username", "password"} & overrides.keys():
+            kwargs.pop("client_id", None)
+            kwargs.pop("client_secret", None)
+        if {"client_id", "client_secret"} & overrides.keys():
+            kwargs.pop("username", None)
+            kwargs.pop("password", None)
         kwargs.update(overrides)
         if "account_id" not in kwargs:
             raise ValueError("BW_ACCOUNT_ID is not set (or pass account_id=...)")
         return cls(**kwargs)
 
     def __repr__(self) -> str:
+        who = (
+            f"username={self.username!r}"
+            if self.client_id is None
+            else f"client_id={self.client_id!r}"
+        )
         return (
-            f"<Sender account_id={self.account_id!r} auth=basic username={self.username!r} "
+            f"<Sender account_id={self.account_id!r} auth={self._credentials.kind} {who} "
             f"base_url={self.base_url!r} concurrency={self.concurrency} state={self._state.value}>"
         )
 
@@ -299,39 +319,52 @@ class Sender:
             return SendResult(index=index, request=request, outcome=Outcome.FAILED, error=invalid)
         body = _convert.dumps(_convert.request_to_dict(request, self.application_id))
         policy = self.retry
+        credentials = self._credentials
         attempt = 0
+        budget = 0  # attempts counted against the policy (a renewed token's retry is free)
+        renewed = False
         ambiguous: AmbiguousSendError | None = None
         while True:
             attempt += 1
+            budget += 1
             # A timed wait, not a wait for an event: the pause may be lengthened meanwhile.
             while self._paused_until > loop.time():  # noqa: ASYNC110
                 await asyncio.sleep(self._paused_until - loop.time())
             if self._throttle is not None:
                 await self._throttle.acquire(request)
-            async with self._inflight:
-                outcome = await self._attempt(session, body)
-            if isinstance(outcome, Message):
-                return SendResult(
-                    index=index,
-                    request=request,
-                    outcome=Outcome.SENT,
-                    message=outcome,
-                    attempts=attempt,
-                    elapsed=loop.time() - started,
-                )
-            if outcome is None:  # accepted, answer unreadable
-                return SendResult(
-                    index=index,
-                    request=request,
-                    outcome=Outcome.SENT,
-                    message=_message_from_request(request, self.application_id),
-                    attempts=attempt,
-                    elapsed=loop.time() - started,
-                )
+            outcome: Message | BwmsgError | None
+            try:
+                headers = await credentials.headers(session)
+            except BwmsgError as exc:  # no token could be had: this request was not made
+                attempt -= 1
+                outcome = exc
+                delay = None
+            else:
+                async with self._inflight:
+                    outcome = await self._attempt(session, body, headers)
+                if isinstance(outcome, Message) or outcome is None:
+                    return SendResult(
+                        index=index,
+                        request=request,
+                        outcome=Outcome.SENT,
+                        message=outcome or _message_from_request(request, self.application_id),
+                        attempts=attempt,
+                        elapsed=loop.time() - started,
+                    )
+                if (
+                    isinstance(outcome, AuthenticationError)
+                    and not renewed
+                    and credentials.renew_after_401(headers)
+                ):
+                    # A 401 means the message was not sent: renew the token, try once more.
+                    renewed = True
+                    budget -= 1
+                    logger.debug("send attempt %d: 401 with a token, renewing it", attempt)
+                    continue
+                delay = policy.next_delay(outcome, budget)
             error: BwmsgError = outcome
             if isinstance(error, AmbiguousSendError):
                 ambiguous = error
-            delay = policy.next_delay(error, attempt)
             logger.debug(
                 "send attempt %d failed: %s; %s",
                 attempt,
@@ -339,7 +372,7 @@ class Sender:
                 "giving up" if delay is None else f"retrying in {delay:.3f}s",
             )
             if isinstance(error, RateLimitedError):
-                pause = delay if delay is not None else policy.backoff(attempt)
+                pause = delay if delay is not None else policy.backoff(budget)
                 self._paused_until = max(self._paused_until, loop.time() + pause)
             if delay is None:
                 if ambiguous is not None and error is not ambiguous:
@@ -362,14 +395,14 @@ class Sender:
                 await asyncio.sleep(delay)
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, body: bytes
+        self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]
     ) -> Message | BwmsgError | None:
         """One HTTP request. Returns the Message, the error, or None for an unreadable 2xx."""
         try:
             async with session.post(
                 self._url,
                 data=body,
-                headers=self._headers,
+                headers=headers,
                 timeout=self._client_timeout,
                 raise_for_status=False,
                 allow_redirects=False,
@@ -570,11 +603,6 @@ class _Feed:
         index = self._next
         self._next += 1
         return index, request
-
-
-def _basic_auth(username: str, password: str) -> str:
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
 
 
 def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:

@@ -1,0 +1,187 @@
+"""Credentials: HTTP Basic, or OAuth2 client credentials with a cached, shared token."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import aiohttp
+
+from ._errors import AuthenticationError, TransportError
+from ._retry import RetryPolicy
+
+__all__ = ["BasicCredentials", "ClientCredentials", "Credentials"]
+
+# A token is renewed this long before it expires (or at half its life, if that is shorter).
+REFRESH_MARGIN = 60.0
+
+
+def basic_header(username: str, password: str) -> str:
+    """The value of an ``Authorization`` header for HTTP Basic auth."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+class Credentials:
+    """How a Sender authenticates its requests."""
+
+    kind = "none"
+
+    async def headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
+        """Request headers carrying the credentials (shared: never mutate them)."""
+        raise NotImplementedError
+
+    def renew_after_401(self, used: dict[str, str]) -> bool:
+        """After a 401 on a request sent with ``used``: True when renewing may help."""
+        return False
+
+
+class BasicCredentials(Credentials):
+    """HTTP Basic auth: the same header on every request."""
+
+    kind = "basic"
+
+    def __init__(self, username: str, password: str, base: dict[str, str]) -> None:
+        self._headers = {**base, "Authorization": basic_header(username, password)}
+
+    async def headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
+        return self._headers
+
+
+class ClientCredentials(Credentials):
+    """OAuth2 client credentials: one bearer token shared by every request, renewed on time.
+
+    However many requests are waiting, at most one token request runs; the others wait for
+    it. A token endpoint that refuses the client makes every later call fail at once with the
+    same :class:`~bwmsg.AuthenticationError` rather than asking again for each message.
+    """
+
+    kind = "oauth2"
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        token_url: str,
+        base: dict[str, str],
+        retry: RetryPolicy,
+        timeout: aiohttp.ClientTimeout,
+    ) -> None:
+        self._token_url = token_url
+        self._basic = basic_header(client_id, client_secret)
+        self._base = base
+        self._retry = retry
+        self._timeout = timeout
+        self._lock = asyncio.Lock()
+        self._headers: dict[str, str] | None = None
+        self._renew_at = 0.0
+        self._refused: AuthenticationError | None = None
+        self.token_requests = 0
+
+    async def headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
+        loop = asyncio.get_running_loop()
+        current = self._headers
+        if current is not None and loop.time() < self._renew_at:
+            return current
+        async with self._lock:
+            # Someone else may have renewed it while this call waited for the lock.
+            if self._headers is not None and loop.time() < self._renew_at:
+                return self._headers
+            if self._refused is not None:
+                raise self._refused
+            token, lifetime = await self._fetch(session)
+            margin = min(REFRESH_MARGIN, lifetime / 2)
+            self._renew_at = loop.time() + lifetime - margin
+            self._headers = {**self._base, "Authorization": f"Bearer {token}"}
+            return self._headers
+
+    def renew_after_401(self, used: dict[str, str]) -> bool:
+        if self._headers is used:
+            self._headers = None  # the next caller fetches a new token
+        return True
+
+    async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._request(session)
+            except AuthenticationError as error:
+                if 500 <= error.status <= 599 or error.status == 429:
+                    delay = self._retry.next_delay(
+                        TransportError("token endpoint unavailable"), attempt
+                    )
+                    if delay is None:
+                        raise
+                else:
+                    self._refused = error
+                    raise
+            except TransportError:
+                delay = self._retry.next_delay(TransportError("token"), attempt)
+                if delay is None:
+                    raise
+            if delay:
+                await asyncio.sleep(delay)
+
+    async def _request(self, session: aiohttp.ClientSession) -> tuple[str, float]:
+        self.token_requests += 1
+        try:
+            async with session.post(
+                self._token_url,
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": self._basic, "Accept": "application/json"},
+                timeout=self._timeout,
+                raise_for_status=False,
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                payload = await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            error = TransportError(
+                f"could not get an OAuth2 token from {self._token_url}: {type(exc).__name__}"
+            )
+            raise error from exc
+        data: Any
+        try:
+            data = json.loads(payload) if payload.strip() else None
+        except ValueError:
+            data = None
+        if status != 200:
+            raise _token_error(status, data, payload)
+        if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+            raise AuthenticationError(
+                status,
+                type="invalid-token-response",
+                description=f"the token endpoint {self._token_url} answered 200 without an "
+                "access_token",
+            )
+        lifetime = data.get("expires_in", 3600)
+        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or lifetime <= 0:
+            lifetime = 3600
+        return data["access_token"], float(lifetime)
+
+
+def _token_error(status: int, data: Any, payload: bytes) -> AuthenticationError:
+    # OAuth2 error bodies: {"error": "invalid_client", "error_description": "..."}.
+    kind = description = None
+    if isinstance(data, dict):
+        kind = data.get("error") or data.get("type")
+        description = data.get("error_description") or data.get("description")
+    words = {
+        "invalid_client": "the client id or secret was refused (check BW_CLIENT_ID and "
+        "BW_CLIENT_SECRET)",
+        "unauthorized_client": "this client may not use the client-credentials grant",
+        "invalid_grant": "the grant was refused",
+    }
+    if not description and isinstance(kind, str):
+        description = words.get(kind)
+    if not description:
+        description = "the token endpoint refused to issue a token"
+    return AuthenticationError(
+        status,
+        type=str(kind) if kind else "oauth2-token",
+        description=f"OAuth2 token request failed: {description}",
+        body=payload.decode("utf-8", errors="replace")[:2000],
+    )
