@@ -22,6 +22,7 @@ from ._models import Direction, Message, MessageRequest, Outcome, Priority, Send
 from ._retry import RetryPolicy
 from ._segments import SegmentInfo, segments
 from ._sender import Sender
+from ._stats import SenderStats
 from ._throttle import RateLimit
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "SegmentInfo",
     "SendResult",
     "Sender",
+    "SenderStats",
     "ServerError",
     "TransportError",
     "segments",

@@ -6,7 +6,7 @@ import asyncio
 import enum
 import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +28,7 @@ from ._errors import (
 )
 from ._models import Message, MessageRequest, Outcome, SendResult
 from ._retry import RetryPolicy, parse_retry_after
+from ._stats import SenderStats, Stats
 from ._throttle import RateLimit, Throttle
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TOKEN_URL", "Sender"]
@@ -92,6 +93,8 @@ class Sender:
         timeout: seconds one attempt may take; the first half of it may go to connecting.
         session: an ``aiohttp.ClientSession`` to use instead of the Sender's own. The Sender
             leaves it open when it closes.
+        trace_configs: ``aiohttp.TraceConfig`` objects for the Sender's own session (for
+            OpenTelemetry's aiohttp instrumentation, say). Not allowed with ``session``.
 
     Raises:
         ValueError: for missing or contradictory settings, naming the setting.
@@ -113,6 +116,7 @@ class Sender:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing is safe
         timeout: float = 30.0,
         session: aiohttp.ClientSession | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         if not isinstance(account_id, str) or not account_id.strip():
             raise ValueError("account_id is required: your Bandwidth account id (BW_ACCOUNT_ID)")
@@ -142,6 +146,8 @@ class Sender:
             raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         if not isinstance(retry, RetryPolicy):
             raise ValueError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if trace_configs is not None and session is not None:
+            raise ValueError("trace_configs apply to the Sender's own session: pass them to yours")
         if rate is not None and not isinstance(rate, RateLimit):
             raise ValueError(f"rate must be a RateLimit or None, got {type(rate).__name__}")
         if application_id is not None and (
@@ -189,6 +195,8 @@ class Sender:
         self._inflight: asyncio.Semaphore | None = None
         self._paused_until = 0.0
         self._runs: set[asyncio.Task[Any]] = set()
+        self._trace_configs = list(trace_configs) if trace_configs else None
+        self._stats = Stats()
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Sender:
@@ -255,7 +263,9 @@ class Sender:
                     ttl_dns_cache=300,
                     keepalive_timeout=KEEPALIVE_TIMEOUT,
                 )
-                self._session = aiohttp.ClientSession(connector=connector)
+                self._session = aiohttp.ClientSession(
+                    connector=connector, trace_configs=self._trace_configs
+                )
             self._inflight = asyncio.Semaphore(self.concurrency)
             self._state = _State.OPENED
         assert self._session is not None
@@ -275,6 +285,17 @@ class Sender:
             await asyncio.gather(*self._runs, return_exceptions=True)
         if self._owns_session and self._session is not None:
             await self._session.close()
+
+    def stats(self) -> SenderStats:
+        """Counters of this Sender so far: outcomes, attempts, retries, in flight, rate, latency.
+
+        Cheap enough to call every second from a progress display.
+        """
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            now = 0.0
+        return self._stats.snapshot(now)
 
     # -- one message -----------------------------------------------------------------------------
 
@@ -316,9 +337,12 @@ class Sender:
                     )
                 ]
             )
+            self._stats.failed += 1
+            self._stats.finished(loop.time())
             return SendResult(index=index, request=request, outcome=Outcome.FAILED, error=invalid)
         body = _convert.dumps(_convert.request_to_dict(request, self.application_id))
         policy = self.retry
+        stats = self._stats
         credentials = self._credentials
         attempt = 0
         budget = 0  # attempts counted against the policy (a renewed token's retry is free)
@@ -340,9 +364,20 @@ class Sender:
                 outcome = exc
                 delay = None
             else:
+                stats.attempts += 1
+                if attempt > 1:
+                    stats.retries += 1
                 async with self._inflight:
-                    outcome = await self._attempt(session, body, headers)
+                    stats.in_flight += 1
+                    sent_at = loop.time()
+                    try:
+                        outcome = await self._attempt(session, body, headers)
+                    finally:
+                        stats.in_flight -= 1
+                    stats.latency(loop.time() - sent_at)
                 if isinstance(outcome, Message) or outcome is None:
+                    stats.sent += 1
+                    stats.finished(loop.time())
                     return SendResult(
                         index=index,
                         request=request,
@@ -383,6 +418,11 @@ class Sender:
                     )
                     final.__cause__ = error
                     error = final
+                if ambiguous is not None:
+                    stats.unknown += 1
+                else:
+                    stats.failed += 1
+                stats.finished(loop.time())
                 return SendResult(
                     index=index,
                     request=request,
