@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import subprocess
 import sys
@@ -83,9 +84,27 @@ def machine() -> dict[str, str]:
     }
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all CPUs, all processes) since boot."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_child(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
-    """Run one contender in a fresh interpreter pinned to the client CPU; return its figures."""
+    """Run one contender in a fresh interpreter pinned to the client CPU; return its figures.
+
+    ``others_cpu`` in the answer is the CPU time the rest of the machine (the server included)
+    used meanwhile: the caller subtracts the server's to see whether anything else was running.
+    """
     spec = {"cpu": CLIENT_CPU, **spec}
+    busy0, mine0 = busy_seconds(), children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, str(CHILD), json.dumps(spec)],
@@ -97,6 +116,7 @@ def run_child(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
         raise RuntimeError(f"contender {spec.get('contender')} failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     result["outer_wall"] = time.perf_counter() - started
+    result["others_cpu"] = max(0.0, busy_seconds() - busy0 - (children_cpu() - mine0))
     return result
 
 

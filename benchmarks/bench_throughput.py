@@ -79,7 +79,9 @@ def main() -> None:
                         )
                         if r["ok"] != n:
                             raise SystemExit(f"{label}: only {r['ok']} of {n} messages were accepted")
-                        r["server_busy"] = (server.cpu_seconds() - cpu0) / r["wall"]
+                        server_cpu = server.cpu_seconds() - cpu0
+                        r["server_busy"] = server_cpu / r["wall"]
+                        r["other_load"] = max(0.0, r["others_cpu"] - server_cpu) / r["outer_wall"]
                         r["rate"] = n / r["wall"]
                         runs[k].append(r)
                         print(
@@ -101,12 +103,13 @@ def main() -> None:
                             f"{r['rate'] / ceiling['rate']:.2f}",
                             f"{r['cpu'] / ceiling['cpu']:.2f}",
                             f"{r['server_busy'] * 100:.0f} %",
+                            f"{r['other_load'] * 100:.0f} %",
                         ]
                     )
                 title = f"N = {n:,}, concurrency {conc}"
                 tab = table(
                     ["contender", "msg/s", "µs CPU/msg", "peak RSS MB", "× ceiling msg/s",
-                     "× ceiling CPU", "server CPU"],
+                     "× ceiling CPU", "server CPU", "other load"],
                     rows,
                 )
                 print(f"\n{title}\n{tab}\n", flush=True)
@@ -122,7 +125,9 @@ def main() -> None:
         "fresh process, after a warm-up of 2 × concurrency messages that opens the connections. "
         "CPU is the client's user + system time over the N messages; peak RSS is the client "
         "process's maximum. \"server CPU\" is the server's CPU time over the client's wall time: "
-        "well under 100 % means the server was not the bottleneck. "
+        "well under 100 % means the server was not the bottleneck. \"other load\" is the CPU "
+        "that the rest of the machine used meanwhile, in % of one CPU: more than a few % means "
+        "something else was running and the row is suspect. "
         f"Keep-alive: {reqs:,} requests over {conns:,} connections in the whole run."
     )
     targets = "\n".join(f"- {v}" for v in verdicts)
