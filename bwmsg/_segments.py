@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["GSM7", "UCS2", "SegmentInfo", "segments"]
+__all__ = ["GSM7", "UCS2", "SegmentInfo", "non_gsm_characters", "segments"]
 
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
@@ -79,3 +79,8 @@ def segments(text: str) -> SegmentInfo:
     if length <= _UCS_SINGLE:
         return SegmentInfo(UCS2, 1, length)
     return SegmentInfo(UCS2, _pack(weights, _UCS_PART), length)
+
+
+def non_gsm_characters(text: str) -> set[str]:
+    """The characters of ``text`` outside the GSM-7 alphabet: those that force UCS-2."""
+    return set(text) - _GSM_ALL

@@ -6,7 +6,14 @@ import asyncio
 import enum
 import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any
 
@@ -495,7 +502,7 @@ class Sender:
         requests: Iterable[MessageRequest] | AsyncIterable[MessageRequest],
         *,
         ordered: bool = False,
-    ) -> AsyncIterator[SendResult]:
+    ) -> AsyncGenerator[SendResult, None]:
         """Send every request, yielding one :class:`~bwmsg.SendResult` per request.
 
         The input (any iterable or async iterable) is consumed lazily: at most
@@ -508,6 +515,10 @@ class Sender:
             requests: the requests.
             ordered: yield results in input order (finished results that wait for an earlier
                 one are buffered, within the same bound); otherwise as they finish.
+
+        Returns:
+            An async generator: ``await results.aclose()`` (or ``contextlib.aclosing``) stops
+            it early and cancels its requests in flight.
         """
         return self._send_many(requests, ordered)
 
@@ -515,7 +526,7 @@ class Sender:
         self,
         requests: Iterable[MessageRequest] | AsyncIterable[MessageRequest],
         ordered: bool,
-    ) -> AsyncIterator[SendResult]:
+    ) -> AsyncGenerator[SendResult, None]:
         self._open()
         window = 2 * self.concurrency
         slots = asyncio.Semaphore(window)

@@ -222,7 +222,7 @@ async def test_input_is_consumed_lazily(server: Scripted) -> None:
             got += 1
             if got == 50:
                 break
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
     assert pulled <= 50 + 2 * 10 + 1
     assert len(server.requests) <= pulled
 

@@ -1,0 +1,45 @@
+"""Campaigns: send a recipient list with a durable journal, resume without double sends.
+
+::
+
+    from bwmsg import Sender
+    from bwmsg.campaign import Template, run_campaign
+
+    async with Sender.from_env() as sender:
+        summary = await run_campaign(
+            sender, "recipients.csv", "run.db",
+            Template(text="Hi {name}, doors open at 7", from_="+19195550000"),
+        )
+    print(summary.sent, summary.failed, summary.unknown)
+
+From a shell: ``bwmsg campaign run recipients.csv --from +19195550000 --text "Hi {name}"
+--journal run.db``; ``bwmsg campaign status run.db``; ``bwmsg campaign export run.db``.
+"""
+
+from ._input import InputError, RenderError, Template, read_rows
+from ._journal import Journal, JournalMismatch, RowState, RowUpdate
+from ._runner import (
+    CampaignProgress,
+    CampaignSummary,
+    DryRunReport,
+    default_tag,
+    dry_run,
+    run_campaign,
+)
+
+__all__ = [
+    "CampaignProgress",
+    "CampaignSummary",
+    "DryRunReport",
+    "InputError",
+    "Journal",
+    "JournalMismatch",
+    "RenderError",
+    "RowState",
+    "RowUpdate",
+    "Template",
+    "default_tag",
+    "dry_run",
+    "read_rows",
+    "run_campaign",
+]

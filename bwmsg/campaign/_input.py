@@ -1,0 +1,195 @@
+"""Recipient lists (CSV with a header row, or JSON Lines) and the templates rendered from them."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import string
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .._errors import RequestValidationError
+from .._models import MessageRequest
+
+__all__ = ["InputError", "RenderError", "Template", "fingerprint", "read_rows"]
+
+_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+
+
+class InputError(ValueError):
+    """The recipient file cannot be read at all (not a row-level problem)."""
+
+
+class RenderError(ValueError):
+    """One row cannot become a message; the reason is the message text."""
+
+
+def _is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() in _JSONL_SUFFIXES
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return ";".join(_cell(v) for v in value)
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
+
+def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
+    """Yield ``(row_number, columns)`` for each recipient row, lazily; numbers start at 1.
+
+    CSV files need a header row; ``.jsonl`` / ``.ndjson`` files hold one JSON object a line.
+    A row that cannot be read (bad JSON, not an object) is yielded as a :class:`RenderError`
+    so that it is recorded as failed and the run goes on. Raises :class:`InputError` when
+    the file as a whole is unusable (missing, no ``to`` column, not UTF-8).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"recipient file not found: {path}")
+    if _is_jsonl(path):
+        yield from _read_jsonl(path)
+    else:
+        yield from _read_csv(path)
+
+
+def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        try:
+            reader = csv.DictReader(handle)
+            fields = reader.fieldnames
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8") from exc
+        if not fields:
+            raise InputError(f"{path} is empty: it needs a header row with a 'to' column")
+        names = [f.strip() for f in fields]
+        if "to" not in names:
+            raise InputError(
+                f"{path} has no 'to' column (its columns: {', '.join(names)}); the header row "
+                "must name one"
+            )
+        reader.fieldnames = names
+        number = 0
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path} is not UTF-8 text after row {number} ({exc.reason}): save it as UTF-8"
+                ) from exc
+            except csv.Error as exc:
+                number += 1
+                yield number, RenderError(f"unreadable CSV row: {exc}")
+                continue
+            number += 1
+            extra = record.pop(None, None)
+            if extra:
+                yield number, RenderError(f"the row has {len(extra)} more cells than the header")
+                continue
+            yield number, {k: (v if v is not None else "") for k, v in record.items()}
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
+    with path.open("rb") as handle:
+        number = 0
+        for raw in handle:
+            if not raw.strip():
+                continue
+            number += 1
+            try:
+                data = json.loads(raw)
+            except ValueError as exc:
+                yield number, RenderError(f"not valid JSON: {exc}")
+                continue
+            if not isinstance(data, dict):
+                yield number, RenderError("a JSON Lines row must be an object")
+                continue
+            yield number, {str(k): _cell(v) for k, v in data.items()}
+
+
+def fingerprint(path: str | Path, **settings: Any) -> str:
+    """A digest of the recipient file's bytes and the settings that shape each message."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _fields(template: str) -> list[str]:
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    except ValueError as exc:
+        raise ValueError(f"the template {template!r} is not valid: {exc}") from exc
+
+
+class _Row(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        raise RenderError(f"the template uses {{{key}}} but the row has no '{key}' column")
+
+
+@attrs.frozen(kw_only=True)
+class Template:
+    """How each row becomes a message: ``{column}`` placeholders in text, media and tag.
+
+    Args:
+        text: the text template (``"Hi {name}"``), or None for media only.
+        media: media URL templates.
+        tag: the tag template; when None, :meth:`render` is given the default tag.
+        from_: the sending number for rows without a ``from`` column.
+        application_id: the application id for every message (or the Sender's).
+    """
+
+    text: str | None = None
+    media: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    tag: str | None = None
+    from_: str | None = None
+    application_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for part in (self.text, self.tag, *self.media):
+            if part is not None:
+                _fields(part)  # raises ValueError for a broken template, before any row
+        if not self.text and not self.media:
+            raise ValueError("a campaign needs a text template, media, or both")
+
+    def settings(self) -> dict[str, Any]:
+        """What identifies the template, for the journal's fingerprint."""
+        return attrs.asdict(self)
+
+    def render(self, columns: Mapping[str, str], default_tag: str | None = None) -> MessageRequest:
+        """The request for one row. Raises :class:`RenderError` with the reason."""
+        row = _Row(columns)
+        try:
+            text = self.text.format_map(row) if self.text is not None else None
+            media = tuple(m.format_map(row) for m in self.media)
+            tag = self.tag.format_map(row) if self.tag is not None else default_tag
+        except RenderError:
+            raise
+        except (ValueError, IndexError, AttributeError, KeyError) as exc:
+            raise RenderError(f"the template cannot be filled from this row: {exc}") from exc
+        recipients = [n.strip() for n in columns.get("to", "").split(";") if n.strip()]
+        sender = (columns.get("from") or "").strip() or self.from_
+        if sender is None:
+            raise RenderError("no sending number: the row has no 'from' and --from was not given")
+        try:
+            return MessageRequest(
+                to=recipients,
+                from_=sender,
+                text=text,
+                media=media,
+                tag=tag,
+                application_id=self.application_id,
+            )
+        except RequestValidationError as exc:
+            reasons = "; ".join(str(fe) for fe in exc.field_errors)
+            raise RenderError(f"invalid message: {reasons}") from exc
