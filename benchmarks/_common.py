@@ -97,6 +97,21 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def wait_quiet(threshold: float = 0.15, max_wait: float = 30.0, sample: float = 0.5) -> float:
+    """Wait (up to ``max_wait`` s) until the machine uses less than ``threshold`` of one CPU.
+
+    Other work on a two-CPU machine (tests, builds) skews a benchmark; between runs nothing
+    of ours is running, so any load then is someone else's. Returns the last load seen.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0 = busy_seconds()
+        time.sleep(sample)
+        load = (busy_seconds() - b0) / sample
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+
+
 def run_child(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     """Run one contender in a fresh interpreter pinned to the client CPU; return its figures.
 
@@ -104,6 +119,7 @@ def run_child(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     used meanwhile: the caller subtracts the server's to see whether anything else was running.
     """
     spec = {"cpu": CLIENT_CPU, **spec}
+    wait_quiet()
     busy0, mine0 = busy_seconds(), children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(
