@@ -30,6 +30,11 @@ def _faults(ctx: click.Context, param: click.Parameter, value: str) -> Faults:
 @click.option("--port", default=8080, show_default=True, help="Port to listen on (0: any free).")
 @click.option("--username", default="user", show_default=True, help="Basic auth user it accepts.")
 @click.option("--password", default="pass", show_default=True, help="Basic auth password.")
+@click.option("--client-id", default="client", show_default=True, help="OAuth2 client id.")
+@click.option("--client-secret", default="secret", show_default=True, help="OAuth2 secret.")
+@click.option(
+    "--token-lifetime", default=3600.0, show_default=True, help="OAuth2 token lifetime (s)."
+)
 @click.option(
     "--faults",
     default="",
@@ -48,6 +53,9 @@ def simulator(
     port: int,
     username: str,
     password: str,
+    client_id: str,
+    client_secret: str,
+    token_lifetime: float,
     faults: Faults,
     seed: int | None,
     rate: float | None,
@@ -57,7 +65,8 @@ def simulator(
 ) -> None:
     """Run a local Bandwidth simulator until Ctrl-C.
 
-    It prints the base URL and the credentials it accepts; any account id works.
+    It prints the base URL, the OAuth2 token URL and the credentials it accepts (Basic, or
+    OAuth2 client credentials); any account id works.
     """
     try:
         callbacks = Callbacks(url=callback_url, failed=callback_failed) if callback_url else None
@@ -71,6 +80,9 @@ def simulator(
             rate=rate,
             queue_size=queue_size,
             callbacks=callbacks,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_lifetime=token_lifetime,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -83,6 +95,11 @@ async def _serve(sim: Simulator) -> None:
         click.echo(f"Bandwidth simulator listening on {sim.base_url}")
         click.echo(f"  legacy path:  {sim.legacy_base_url}")
         click.echo(f"  credentials:  username={sim.username} password={sim.password}")
+        click.echo(f"  token URL:    {sim.token_url}")
+        click.echo(
+            f"  OAuth2:       client_id={sim.client_id} client_secret={sim.client_secret} "
+            f"(tokens live {sim.token_lifetime:g}s)"
+        )
         click.echo(f"  faults:       {sim.faults}")
         click.echo("  any account id works; press Ctrl-C to stop")
         await asyncio.Event().wait()

@@ -2,7 +2,9 @@
 
 :class:`Simulator` serves the Messaging V2 send endpoint on a real socket, validates and answers
 like the service, throttles by segments, injects :class:`Faults`, records every accepted
-message (:class:`AcceptedMessage`) and posts delivery :class:`Callbacks`::
+message (:class:`AcceptedMessage`) and posts delivery :class:`Callbacks`. It also serves an
+OAuth2 token endpoint (client credentials; every request logged as a :class:`TokenRequest`)
+whose bearer tokens the messages endpoints accept::
 
     from bwmsg import MessageRequest, Sender
     from bwmsg.simulator import Faults, Simulator
@@ -13,11 +15,15 @@ message (:class:`AcceptedMessage`) and posts delivery :class:`Callbacks`::
             await sender.send(MessageRequest(to="+19195551212", from_="+19195550000", text="hi"))
         assert len(sim.accepted) == 1
 
+With OAuth2: ``Sender("9900000", client_id=sim.client_id, client_secret=sim.client_secret,
+token_url=sim.token_url, ...)``; ``Simulator(token_lifetime=...)`` sets how long tokens live
+and ``sim.revoke_tokens()`` invalidates them.
+
 From a shell: ``bwmsg simulator --port 8080 --faults rate_limited=0.1``.
 """
 
 from ._callbacks import Callbacks
 from ._faults import Faults
-from ._server import AcceptedMessage, Simulator
+from ._server import AcceptedMessage, Simulator, TokenRequest
 
-__all__ = ["AcceptedMessage", "Callbacks", "Faults", "Simulator"]
+__all__ = ["AcceptedMessage", "Callbacks", "Faults", "Simulator", "TokenRequest"]

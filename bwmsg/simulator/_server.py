@@ -1,4 +1,8 @@
-"""The simulator itself: an aiohttp.web application that plays Bandwidth's send endpoint."""
+"""The simulator itself: an aiohttp.web application that plays Bandwidth's send endpoint.
+
+It also plays the OAuth2 token endpoint (client credentials grant), so that a Sender using
+``client_id``/``client_secret`` can be tested against it.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ import itertools
 import json
 import math
 import random
+import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
@@ -26,7 +31,7 @@ from ._callbacks import CallbackPoster, Callbacks
 from ._faults import Faults
 from ._validate import validate
 
-__all__ = ["AcceptedMessage", "Simulator"]
+__all__ = ["AcceptedMessage", "Simulator", "TokenRequest"]
 
 try:  # orjson is optional; the hot path is twice as fast with it.
     import orjson
@@ -50,6 +55,8 @@ def _error_body(type_: str, description: str) -> bytes:
 
 
 _UNAUTHORIZED = _error_body("unauthorized", "Authentication Failed")
+_BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="bwmsg"'}
+_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bwmsg", error="invalid_token"'}
 _UNSUPPORTED = _error_body(
     "unsupported-media-type", "Content-Type must be application/json and the body JSON"
 )
@@ -109,6 +116,30 @@ class AcceptedMessage:
         return (self.to, self.text, self.tag)
 
 
+@attrs.frozen(kw_only=True)
+class TokenRequest:
+    """One request the simulator's OAuth2 token endpoint answered.
+
+    Attributes:
+        status: the status answered (200 when a token was issued).
+        error: the OAuth2 ``error`` answered (``"invalid_client"`` ...), None on success.
+        client_id: the client id from the Basic auth header, None when there was none.
+        authorization: the ``Authorization`` header exactly as received (hidden from repr:
+            it carries the client secret).
+        content_type: the request's content type.
+        form: the form fields as received (empty when the body was not a form).
+        received: ``time.monotonic()`` when it arrived.
+    """
+
+    status: int
+    error: str | None
+    client_id: str | None
+    authorization: str | None = attrs.field(repr=False)
+    content_type: str
+    form: dict[str, str]
+    received: float
+
+
 class _AccountQueue:
     """Bandwidth's account throttle: a queue drained at ``rate`` segments per second.
 
@@ -140,6 +171,38 @@ class _AccountQueue:
         return True
 
 
+def _check_token_failures(statuses: Iterable[int]) -> list[int]:
+    failures = list(statuses)
+    for status in failures:
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise ValueError(f"token_failures must be HTTP statuses, got {status!r}")
+        if status != 429 and not 500 <= status <= 599:
+            raise ValueError(f"token_failures must be 429 or 5xx statuses, got {status!r}")
+    return failures
+
+
+def _oauth_error(error: str, description: str | None = None) -> bytes:
+    body = {"error": error}
+    if description is not None:
+        body["error_description"] = description
+    return _dumps(body)
+
+
+def _basic_pair(header: str | None) -> tuple[str | None, str | None]:
+    # (user, password) from an HTTP Basic Authorization header; (None, None) if it is not one.
+    if header is None:
+        return None, None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else (None, None)
+
+
 def _timestamp() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -168,16 +231,42 @@ class Simulator:
                 ...
             assert len(sim.accepted) == ...
 
-    It checks Basic auth (401), the content type and that the body is JSON (415), validates
-    the body like the service (400 ``request-validation`` with ``fieldErrors``; unknown keys
-    are refused), throttles by segments when ``rate`` is set (429
+    It checks the credentials (401), the content type and that the body is JSON (415),
+    validates the body like the service (400 ``request-validation`` with ``fieldErrors``;
+    unknown keys are refused), throttles by segments when ``rate`` is set (429
     ``max-message-queue-size-exceeded``), injects :class:`Faults`, and answers 202 with a
     Message whose ``id``, ``time``, ``owner``, ``direction`` and ``segmentCount`` are
     computed. Any account id works.
 
+    The messages endpoints take HTTP Basic auth (``username``/``password``) or an OAuth2
+    bearer token issued by its own token endpoint, ``POST /api/v1/oauth2/token`` (see
+    :attr:`token_url`), which plays the client credentials grant::
+
+        async with Simulator(token_lifetime=0.5) as sim:
+            async with Sender("9900000", client_id=sim.client_id,
+                              client_secret=sim.client_secret, token_url=sim.token_url,
+                              application_id="app", base_url=sim.base_url) as sender:
+                ...
+            assert len(sim.token_requests) == ...
+
+    The token endpoint wants a form-encoded body ``grant_type=client_credentials`` and the
+    client id and secret as HTTP Basic auth. It answers 200 ``{"access_token", "token_type":
+    "Bearer", "expires_in"}``; 401 ``invalid_client`` to missing or wrong client
+    credentials; 400 ``invalid_request`` to a body that is not a form or has no
+    ``grant_type``; 400 ``unsupported_grant_type`` to any other grant. A bearer token that
+    expired, was revoked (:meth:`revoke_tokens`) or was never issued is answered 401
+    ``unauthorized``, as bad Basic credentials are. :class:`Faults` apply to the messages
+    endpoints only; the token endpoint fails on request through :attr:`token_failures`.
+
     Args:
         username: the Basic auth user name it accepts.
         password: the Basic auth password it accepts.
+        client_id: the OAuth2 client id its token endpoint accepts.
+        client_secret: the OAuth2 client secret its token endpoint accepts.
+        token_lifetime: seconds an issued token lives (may be fractional, > 0); announced as
+            ``expires_in``. Assignable while it runs: applies to tokens issued from then on.
+        token_failures: statuses (429 or 5xx) to answer the next token requests with, one
+            each, in order, before issuing tokens again; see :attr:`token_failures`.
         faults: the :class:`Faults` to inject; change them while it runs with
             ``sim.faults = Faults(...)``.
         seed: seeds the random draws (faults, latency, callbacks) so that the same sequence
@@ -204,13 +293,31 @@ class Simulator:
         rate: float | None = None,
         queue_size: float | None = None,
         callbacks: Callbacks | None = None,
+        client_id: str = "client",
+        client_secret: str = "secret",
+        token_lifetime: float = 3600.0,
+        token_failures: Iterable[int] = (),
     ) -> None:
         if not isinstance(username, str) or not isinstance(password, str):
             raise ValueError("username and password must be strings")
+        if not isinstance(client_id, str) or not isinstance(client_secret, str):
+            raise ValueError("client_id and client_secret must be strings")
+        if ":" in client_id:
+            raise ValueError("client_id cannot contain ':' (it is sent as HTTP Basic auth)")
         _check_positive("rate", rate)
         _check_positive("queue_size", queue_size)
+        _check_positive("token_lifetime", token_lifetime)
         self.username = username
         self.password = password
+        self.client_id = client_id
+        """The OAuth2 client id the token endpoint accepts."""
+        self.client_secret = client_secret
+        """The OAuth2 client secret the token endpoint accepts."""
+        self._token_lifetime = float(token_lifetime)
+        self._token_failures = _check_token_failures(token_failures)
+        self._tokens: dict[str, float] = {}  # live token -> expiry (time.monotonic())
+        self.token_requests: list[TokenRequest] = []
+        """Every request to the token endpoint, in order, with how it was answered."""
         self.seed = seed
         self.host = host
         self.port = port
@@ -277,6 +384,39 @@ class Simulator:
         self._queue_size = size
         self._throttle = self._make_throttle()
 
+    @property
+    def token_lifetime(self) -> float:
+        """Seconds a token lives; assign to change it for tokens issued from then on."""
+        return self._token_lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, seconds: float) -> None:
+        _check_positive("token_lifetime", seconds)
+        self._token_lifetime = float(seconds)
+
+    @property
+    def token_failures(self) -> list[int]:
+        """Statuses (429 or 5xx) to answer the next token requests with, consumed in order.
+
+        ``sim.token_failures = [503, 502]`` makes the next two token requests fail (with an
+        OAuth2 ``temporarily_unavailable`` or ``server_error`` body) and the third succeed.
+        """
+        return self._token_failures
+
+    @token_failures.setter
+    def token_failures(self, statuses: Iterable[int]) -> None:
+        self._token_failures = _check_token_failures(statuses)
+
+    def revoke_tokens(self) -> int:
+        """Invalidate every token issued so far; requests bearing one are answered 401.
+
+        Returns how many live tokens were revoked. Tokens issued afterwards work as usual.
+        """
+        now = time.monotonic()
+        live = sum(1 for expiry in self._tokens.values() if expiry > now)
+        self._tokens.clear()
+        return live
+
     def _make_throttle(self) -> _AccountQueue | None:
         if self._rate is None:
             return None
@@ -307,6 +447,14 @@ class Simulator:
         return f"http://{host}:{self.port}/api/v2"
 
     @property
+    def token_url(self) -> str:
+        """The OAuth2 token endpoint to give ``Sender(token_url=...)``.
+
+        ``http://host:port/api/v1/oauth2/token``, the path of Bandwidth's own.
+        """
+        return self.base_url[: -len("/api/v2")] + "/api/v1/oauth2/token"
+
+    @property
     def legacy_base_url(self) -> str:
         """The legacy API root (``http://host:port/v2``), served the same way."""
         return self.base_url[: -len("/api/v2")] + "/v2"
@@ -316,6 +464,7 @@ class Simulator:
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_post("/api/v2/users/{account_id}/messages", self._handle)
         app.router.add_post("/v2/users/{account_id}/messages", self._handle)
+        app.router.add_post("/api/v1/oauth2/token", self._handle_token)
         return app
 
     async def start(self) -> None:
@@ -406,9 +555,13 @@ class Simulator:
             await self._poster.join()
 
     def reset(self) -> None:
-        """Forget the accepted messages, the counts and the callback log."""
+        """Forget the accepted messages, the counts, the token requests and the callback log.
+
+        Issued tokens stay valid (see :meth:`revoke_tokens`).
+        """
         self.accepted.clear()
         self.counts.clear()
+        self.token_requests.clear()
         if self._poster is not None:
             self._poster.delivered.clear()
             self._poster.abandoned.clear()
@@ -421,7 +574,11 @@ class Simulator:
         if header is None:
             return False
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "basic":
+        scheme = scheme.lower()
+        if scheme == "bearer":
+            expiry = self._tokens.get(token.strip())
+            return expiry is not None and time.monotonic() < expiry
+        if scheme != "basic":
             return False
         try:
             decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
@@ -450,8 +607,12 @@ class Simulator:
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        if not self._authorized(request.headers.get("Authorization")):
-            return self._answer(401, _UNAUTHORIZED, {"WWW-Authenticate": 'Basic realm="bwmsg"'})
+        header = request.headers.get("Authorization")
+        if not self._authorized(header):
+            bearer = header is not None and header[:7].lower() == "bearer "
+            return self._answer(
+                401, _UNAUTHORIZED, _BEARER_CHALLENGE if bearer else _BASIC_CHALLENGE
+            )
 
         fault = ""
         if self._faulty:
@@ -555,3 +716,78 @@ class Simulator:
         assert self._stopping is not None
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    # -- the OAuth2 token endpoint -----------------------------------------------------------------
+
+    async def _handle_token(self, request: web.Request) -> web.Response:
+        header = request.headers.get("Authorization")
+        content_type = request.content_type
+        form: dict[str, str] = {}
+        if content_type == "application/x-www-form-urlencoded":
+            form = {key: str(value) for key, value in (await request.post()).items()}
+        else:
+            await request.read()
+        client_id, client_secret = _basic_pair(header)
+
+        def answer(status: int, body: bytes, error: str | None, **headers: str) -> web.Response:
+            self.token_requests.append(
+                TokenRequest(
+                    status=status,
+                    error=error,
+                    client_id=client_id,
+                    authorization=header,
+                    content_type=content_type,
+                    form=form,
+                    received=time.monotonic(),
+                )
+            )
+            # RFC 6749 5.1: token answers, good or bad, must not be cached.
+            headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
+            return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
+
+        if self._token_failures:
+            status = self._token_failures.pop(0)
+            error = "temporarily_unavailable" if status in (429, 503) else "server_error"
+            return answer(
+                status, _oauth_error(error, f"Simulated token endpoint failure {status}."), error
+            )
+        if client_id != self.client_id or client_secret != self.client_secret:
+            return answer(
+                401,
+                _oauth_error("invalid_client", "Client authentication failed."),
+                "invalid_client",
+                **_BASIC_CHALLENGE,
+            )
+        if content_type != "application/x-www-form-urlencoded":
+            return answer(
+                400,
+                _oauth_error(
+                    "invalid_request", "The body must be application/x-www-form-urlencoded."
+                ),
+                "invalid_request",
+            )
+        grant = form.get("grant_type")
+        if not grant:
+            return answer(
+                400, _oauth_error("invalid_request", "grant_type is required."), "invalid_request"
+            )
+        if grant != "client_credentials":
+            return answer(
+                400,
+                _oauth_error(
+                    "unsupported_grant_type", "Only the client_credentials grant is supported."
+                ),
+                "unsupported_grant_type",
+            )
+        now = time.monotonic()
+        if len(self._tokens) >= 64:  # forget expired tokens, so that long runs stay small
+            self._tokens = {t: expiry for t, expiry in self._tokens.items() if expiry > now}
+        lifetime = self._token_lifetime
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = now + lifetime
+        expires_in: float = int(lifetime) if lifetime.is_integer() else lifetime
+        return answer(
+            200,
+            _dumps({"access_token": token, "token_type": "Bearer", "expires_in": expires_in}),
+            None,
+        )
