@@ -5,7 +5,8 @@ pytest-asyncio):
 
 - ``bwmsg_simulator``: a running :class:`~bwmsg.simulator.Simulator` on 127.0.0.1;
 - ``bwmsg_sender``: a :class:`~bwmsg.Sender` pointed at it, with application id ``"app"`` and
-  retries that do not wait.
+  retries that do not wait; it uses HTTP Basic auth, or OAuth2 client credentials (the
+  simulator's token endpoint) when the marker says ``oauth=True``.
 
 ::
 
@@ -18,6 +19,13 @@ argument)::
 
     @pytest.mark.bwmsg_simulator(faults=Faults(server_error=0.2), seed=1)
     async def test_survives_errors(bwmsg_sender, bwmsg_simulator): ...
+
+The marker also takes ``oauth=True``, which makes ``bwmsg_sender`` authenticate with OAuth2
+client credentials against the simulator's token endpoint, e.g. with tokens that expire
+during the test::
+
+    @pytest.mark.bwmsg_simulator(oauth=True, token_lifetime=0.5)
+    async def test_long_run(bwmsg_sender, bwmsg_simulator): ...
 """
 
 from __future__ import annotations
@@ -42,8 +50,17 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the ``bwmsg_simulator`` marker."""
     config.addinivalue_line(
         "markers",
-        "bwmsg_simulator(**kwargs): arguments for the Simulator of the bwmsg_simulator fixture",
+        "bwmsg_simulator(oauth=False, **kwargs): arguments for the Simulator of the "
+        "bwmsg_simulator fixture; oauth=True makes bwmsg_sender use OAuth2 client credentials",
     )
+
+
+def _marker_kwargs(request: pytest.FixtureRequest) -> dict[str, Any]:
+    # The closest marker wins, key by key.
+    kwargs: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("bwmsg_simulator"))):
+        kwargs.update(marker.kwargs)
+    return kwargs
 
 
 try:
@@ -58,22 +75,37 @@ if _HAVE_PYTEST_ASYNCIO:
     @pytest_asyncio.fixture
     async def bwmsg_simulator(request: pytest.FixtureRequest) -> AsyncIterator[Simulator]:
         """A running Simulator; ``@pytest.mark.bwmsg_simulator(...)`` passes it arguments."""
-        kwargs: dict[str, Any] = {}
-        for marker in reversed(list(request.node.iter_markers("bwmsg_simulator"))):
-            kwargs.update(marker.kwargs)
+        kwargs = _marker_kwargs(request)
+        kwargs.pop("oauth", None)  # for bwmsg_sender
         async with Simulator(**kwargs) as simulator:
             yield simulator
 
     @pytest_asyncio.fixture
-    async def bwmsg_sender(bwmsg_simulator: Simulator) -> AsyncIterator[Sender]:
-        """A Sender pointed at ``bwmsg_simulator``, whose retries do not wait."""
+    async def bwmsg_sender(
+        bwmsg_simulator: Simulator, request: pytest.FixtureRequest
+    ) -> AsyncIterator[Sender]:
+        """A Sender pointed at ``bwmsg_simulator``, whose retries do not wait.
+
+        Basic auth, or OAuth2 client credentials with ``@pytest.mark.bwmsg_simulator(oauth=True)``.
+        """
+        credentials: dict[str, Any]
+        if _marker_kwargs(request).get("oauth", False):
+            credentials = {
+                "client_id": bwmsg_simulator.client_id,
+                "client_secret": bwmsg_simulator.client_secret,
+                "token_url": bwmsg_simulator.token_url,
+            }
+        else:
+            credentials = {
+                "username": bwmsg_simulator.username,
+                "password": bwmsg_simulator.password,
+            }
         async with Sender(
             ACCOUNT_ID,
-            bwmsg_simulator.username,
-            bwmsg_simulator.password,
             application_id=APPLICATION_ID,
             base_url=bwmsg_simulator.base_url,
             retry=RetryPolicy(base_delay=0),
+            **credentials,
         ) as sender:
             yield sender
 

@@ -54,3 +54,15 @@ def test_plugin_works_in_a_users_project(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.bwmsg_simulator(oauth=True, token_lifetime=60)
+async def test_marker_oauth_makes_an_oauth_sender(
+    bwmsg_simulator: Simulator, bwmsg_sender: Sender
+) -> None:
+    """With oauth=True, bwmsg_sender gets a bearer token from the simulator's token endpoint."""
+    assert "auth=oauth2" in repr(bwmsg_sender)
+    await bwmsg_sender.send(MessageRequest(to="+19195551212", from_="+19195550000", text="hi"))
+    assert len(bwmsg_simulator.accepted) == 1
+    [token] = bwmsg_simulator.token_requests
+    assert token.status == 200

@@ -129,6 +129,7 @@ class TokenRequest:
         content_type: the request's content type.
         form: the form fields as received (empty when the body was not a form).
         received: ``time.monotonic()`` when it arrived.
+        access_token: the token issued (hidden from repr), None when refused.
     """
 
     status: int
@@ -138,6 +139,7 @@ class TokenRequest:
     content_type: str
     form: dict[str, str]
     received: float
+    access_token: str | None = attrs.field(default=None, repr=False)
 
 
 class _AccountQueue:
@@ -179,13 +181,6 @@ def _check_token_failures(statuses: Iterable[int]) -> list[int]:
         if status != 429 and not 500 <= status <= 599:
             raise ValueError(f"token_failures must be 429 or 5xx statuses, got {status!r}")
     return failures
-
-
-def _oauth_error(error: str, description: str | None = None) -> bytes:
-    body = {"error": error}
-    if description is not None:
-        body["error_description"] = description
-    return _dumps(body)
 
 
 def _basic_pair(header: str | None) -> tuple[str | None, str | None]:
@@ -609,7 +604,7 @@ class Simulator:
         raw = await request.read()
         header = request.headers.get("Authorization")
         if not self._authorized(header):
-            bearer = header is not None and header[:7].lower() == "bearer "
+            bearer = header is not None and header.partition(" ")[0].lower() == "bearer"
             return self._answer(
                 401, _UNAUTHORIZED, _BEARER_CHALLENGE if bearer else _BASIC_CHALLENGE
             )
@@ -728,66 +723,67 @@ class Simulator:
         else:
             await request.read()
         client_id, client_secret = _basic_pair(header)
-
-        def answer(status: int, body: bytes, error: str | None, **headers: str) -> web.Response:
-            self.token_requests.append(
-                TokenRequest(
-                    status=status,
-                    error=error,
-                    client_id=client_id,
-                    authorization=header,
-                    content_type=content_type,
-                    form=form,
-                    received=time.monotonic(),
-                )
+        status, error, description, token = self._token_answer(
+            client_id, client_secret, content_type, form
+        )
+        self.token_requests.append(
+            TokenRequest(
+                status=status,
+                error=error,
+                client_id=client_id,
+                authorization=header,
+                content_type=content_type,
+                form=form,
+                received=time.monotonic(),
+                access_token=token,
             )
-            # RFC 6749 5.1: token answers, good or bad, must not be cached.
-            headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
-            return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
+        )
+        # RFC 6749 5.1: token answers, good or bad, must not be cached.
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if token is not None:
+            lifetime = self._token_lifetime
+            expires_in: float = int(lifetime) if lifetime.is_integer() else lifetime
+            body = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
+            return web.Response(status=200, body=_dumps(body), content_type=_JSON, headers=headers)
+        if status == 401:
+            headers.update(_BASIC_CHALLENGE)
+        payload = _dumps({"error": error, "error_description": description})
+        return web.Response(status=status, body=payload, content_type=_JSON, headers=headers)
 
+    def _token_answer(
+        self,
+        client_id: str | None,
+        client_secret: str | None,
+        content_type: str,
+        form: dict[str, str],
+    ) -> tuple[int, str | None, str | None, str | None]:
+        # (status, OAuth2 error, its description, the token issued) for one token request.
         if self._token_failures:
             status = self._token_failures.pop(0)
             error = "temporarily_unavailable" if status in (429, 503) else "server_error"
-            return answer(
-                status, _oauth_error(error, f"Simulated token endpoint failure {status}."), error
-            )
+            return status, error, f"Simulated token endpoint failure {status}.", None
         if client_id != self.client_id or client_secret != self.client_secret:
-            return answer(
-                401,
-                _oauth_error("invalid_client", "Client authentication failed."),
-                "invalid_client",
-                **_BASIC_CHALLENGE,
-            )
+            return 401, "invalid_client", "Client authentication failed.", None
         if content_type != "application/x-www-form-urlencoded":
-            return answer(
+            return (
                 400,
-                _oauth_error(
-                    "invalid_request", "The body must be application/x-www-form-urlencoded."
-                ),
                 "invalid_request",
+                "The body must be application/x-www-form-urlencoded.",
+                None,
             )
         grant = form.get("grant_type")
         if not grant:
-            return answer(
-                400, _oauth_error("invalid_request", "grant_type is required."), "invalid_request"
-            )
+            return 400, "invalid_request", "grant_type is required.", None
         if grant != "client_credentials":
-            return answer(
+            return (
                 400,
-                _oauth_error(
-                    "unsupported_grant_type", "Only the client_credentials grant is supported."
-                ),
                 "unsupported_grant_type",
+                "Only the client_credentials grant is supported.",
+                None,
             )
         now = time.monotonic()
         if len(self._tokens) >= 64:  # forget expired tokens, so that long runs stay small
             self._tokens = {t: expiry for t, expiry in self._tokens.items() if expiry > now}
-        lifetime = self._token_lifetime
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = now + lifetime
-        expires_in: float = int(lifetime) if lifetime.is_integer() else lifetime
-        return answer(
-            200,
-            _dumps({"access_token": token, "token_type": "Bearer", "expires_in": expires_in}),
-            None,
-        )
+        self._tokens[token] = now + self._token_lifetime
+        return 200, None, None, token
