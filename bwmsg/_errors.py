@@ -234,7 +234,7 @@ def api_error_from_response(
     field_errors: list[FieldError] = []
     try:
         data = json.loads(text) if text.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
         data = None
     if isinstance(data, Mapping):
         type_ = _text(data.get("type"))

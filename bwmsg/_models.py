@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -226,6 +227,15 @@ def _check_media(media: tuple[Any, ...], errors: list[FieldError]) -> None:
                     field_name="media",
                     description=f"URL {i} is {len(url)} characters long; at most "
                     f"{MAX_MEDIA_URL_LENGTH} are allowed",
+                )
+            )
+            continue
+        if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+            errors.append(
+                FieldError(
+                    field_name="media",
+                    description=f"URL {i} contains spaces or control characters: "
+                    "percent-encode them (%20 for a space)",
                 )
             )
             continue

@@ -464,7 +464,7 @@ class Sender:
                 if 200 <= status < 300:
                     try:
                         data = _convert.loads(payload)
-                    except ValueError:
+                    except (ValueError, RecursionError):  # accepted, answer unreadable
                         return None
                     return _convert.message_from_json(data)
                 return api_error_from_response(

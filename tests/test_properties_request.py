@@ -319,12 +319,6 @@ def test_valid_values_build(kwargs: dict[str, Any]) -> None:
     assert request.text == (kwargs["text"] or None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: urlsplit drops tab/CR/LF and keeps spaces, so _check_media accepts "
-    "'https://exa\\nmple.com/a.jpg' and 'https://exa mple.com/a.jpg' (bwmsg/_models.py "
-    "_check_media)",
-)
 @settings(max_examples=30, deadline=None)
 @given(
     url=st.tuples(

@@ -157,12 +157,6 @@ def test_huge_bodies_are_an_api_error(status: int, body: bytes) -> None:
         assert len(str(error)) < 1000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="bug: json.loads raises RecursionError (not ValueError) on deeply nested JSON; "
-    "bwmsg/_errors.py api_error_from_response catches only ValueError",
-)
 @settings(max_examples=5, deadline=None)
 @given(status=statuses, opener=st.sampled_from([b"[", b'{"a":', b'{"fieldErrors":[']))
 def test_deeply_nested_json_is_an_api_error(status: int, opener: bytes) -> None:
@@ -300,12 +294,6 @@ async def test_send_returns_a_message_or_raises_bwmsg_error(
     assert answering.requests == before + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="bug: Sender._attempt (bwmsg/_sender.py, `except ValueError` around "
-    "_convert.loads) and api_error_from_response let json's RecursionError escape send()",
-)
 @settings(
     max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -6,7 +6,7 @@ import csv
 import hashlib
 import json
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,8 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
             fields = reader.fieldnames
         except UnicodeDecodeError as exc:
             raise InputError(f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8") from exc
+        except csv.Error as exc:
+            raise InputError(f"{path}: the header row cannot be read: {exc}") from exc
         if not fields:
             raise InputError(f"{path} is empty: it needs a header row with a 'to' column")
         names = [f.strip() for f in fields]
@@ -93,6 +95,10 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
             extra = record.pop(None, None)
             if extra:
                 yield number, RenderError(f"the row has {len(extra)} more cells than the header")
+                continue
+            missing = sum(v is None for v in record.values())
+            if missing:
+                yield number, RenderError(f"the row has {missing} fewer cells than the header")
                 continue
             yield number, {k: (v if v is not None else "") for k, v in record.items()}
 
@@ -132,6 +138,10 @@ def _fields(template: str) -> list[str]:
         raise ValueError(f"the template {template!r} is not valid: {exc}") from exc
 
 
+def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 class _Row(dict[str, str]):
     def __missing__(self, key: str) -> str:
         raise RenderError(f"the template uses {{{key}}} but the row has no '{key}' column")
@@ -150,7 +160,7 @@ class Template:
     """
 
     text: str | None = None
-    media: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    media: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     tag: str | None = None
     from_: str | None = None
     application_id: str | None = None
