@@ -103,3 +103,15 @@ async def _serve(sim: Simulator) -> None:
         click.echo(f"  faults:       {sim.faults}")
         click.echo("  any account id works; press Ctrl-C to stop")
         await asyncio.Event().wait()
+
+
+def _register() -> None:
+    # The sending commands live in their own module; imported here so that `bwmsg --help`
+    # lists them all.
+    from ._cli_campaign import campaign, demo, segments_command, send
+
+    for command in (campaign, demo, send, segments_command):
+        main.add_command(command)
+
+
+_register()

@@ -131,6 +131,14 @@ def _short_error(text: str) -> str:
     return text.splitlines()[0][:120] if text else ""
 
 
+def _error_kind(text: str) -> str:
+    # Invalid rows each name their own value; group them by the fields at fault.
+    if text.startswith("invalid message: "):
+        fields = sorted({part.split(":", 1)[0].strip() for part in text[17:].split("; ")})
+        return "invalid message: bad " + ", ".join(fields)
+    return _short_error(text)
+
+
 @attrs.define
 class _Batch:
     row: int
@@ -229,7 +237,7 @@ async def run_campaign(
         def fail_row(row: int, reason: str, to: str) -> None:
             counts["failed"] += 1
             counts["invalid"] += 1
-            errors[_short_error(reason)] += 1
+            errors[_error_kind(reason)] += 1
             recipients_of[row] = to
             updates.append(RowUpdate(row, RowState.FAILED, error=reason, retryable=False))
 
@@ -317,7 +325,7 @@ async def run_campaign(
                     update = _classify(result, row)
                     counts[update.state.value] += 1
                     if update.error:
-                        errors[_short_error(update.error)] += 1
+                        errors[_error_kind(update.error)] += 1
                     updates.append(update)
                     error = result.error
                     if isinstance(error, (AuthenticationError, ForbiddenError)) and not stopped:

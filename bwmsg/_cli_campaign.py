@@ -1,0 +1,643 @@
+"""The ``bwmsg`` subcommands that send: ``campaign``, ``send``, ``segments`` and ``demo``.
+
+Thin: options are parsed here and the work is done by :mod:`bwmsg.campaign` and the Sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import json
+import random
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ._errors import BwmsgError
+from ._retry import RetryPolicy
+from ._segments import non_gsm_characters, segments
+from ._sender import Sender
+from ._throttle import RateLimit
+from .campaign import (
+    CampaignProgress,
+    CampaignSummary,
+    InputError,
+    Journal,
+    JournalMismatch,
+    Template,
+    dry_run,
+    run_campaign,
+)
+
+__all__ = ["campaign", "demo", "segments_command", "send"]
+
+EXIT_INTERRUPTED = 130
+_SECRET_OPTIONS = ("--password", "--client-secret")
+# Cells a spreadsheet would read as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False)
+
+
+# -- credentials -------------------------------------------------------------------------------
+
+
+def _credential_options(func: Any) -> Any:
+    options = [
+        click.option("--account-id", envvar="BW_ACCOUNT_ID", help="Account id [BW_ACCOUNT_ID]."),
+        click.option("--username", default=None, help="API user [BW_USERNAME]."),
+        click.option("--password", default=None, help="API password [BW_PASSWORD]."),
+        click.option("--client-id", default=None, help="OAuth2 client id [BW_CLIENT_ID]."),
+        click.option("--client-secret", default=None, help="OAuth2 secret [BW_CLIENT_SECRET]."),
+        click.option(
+            "--application-id", default=None, help="Application id [BW_MESSAGING_APPLICATION_ID]."
+        ),
+        click.option("--base-url", default=None, help="API root [BW_MESSAGING_BASE_URL]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _sender(creds: dict[str, Any], **extra: Any) -> Sender:
+    overrides = {k: v for k, v in creds.items() if v is not None}
+    overrides.update({k: v for k, v in extra.items() if v is not None})
+    try:
+        return Sender.from_env(**overrides)
+    except ValueError as exc:
+        raise click.UsageError(f"{exc}") from None
+
+
+def _pop_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
+    names = (
+        "account_id",
+        "username",
+        "password",
+        "client_id",
+        "client_secret",
+        "application_id",
+        "base_url",
+    )
+    return {name: kwargs.pop(name) for name in names}
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+class _Display:
+    """A progress bar on a terminal, a plain line every few seconds otherwise, or nothing."""
+
+    def __init__(self, quiet: bool, interval: float = 2.0) -> None:
+        self.console = _console(stderr=True)
+        self.quiet = quiet
+        self.interval = interval
+        self._last = 0.0
+        self._finished = False
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> _Display:
+        if not self.quiet and self.console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]sending"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[counts]}"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task("send", total=None, counts="", rate="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def __call__(self, p: CampaignProgress) -> None:
+        counts = f"sent {p.sent:,}  failed {p.failed:,}  unknown {p.unknown:,}"
+        if self._progress is not None and self._task is not None:
+            self._progress.update(
+                self._task,
+                total=p.total,
+                completed=p.done,
+                counts=counts,
+                rate=f"{p.rate:,.0f} msg/s",
+            )
+            return
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if now - self._last < self.interval and (p.done < p.total or self._finished):
+            return
+        self._finished = p.done >= p.total
+        self._last = now
+        left = p.total - p.done
+        eta = f"{left / p.rate:,.0f}s" if p.rate > 0 else "?"
+        self.console.print(f"{p.done:,}/{p.total:,} rows  {counts}  {p.rate:,.0f} msg/s  ETA {eta}")
+
+
+# -- campaign ----------------------------------------------------------------------------------
+
+
+@click.group()
+def campaign() -> None:
+    """Send a recipient list with a durable journal; see its status; export it."""
+
+
+def _template(
+    text: str | None,
+    text_file: Path | None,
+    media: tuple[str, ...],
+    tag: str | None,
+    from_: str | None,
+    application_id: str | None,
+) -> Template:
+    if text is not None and text_file is not None:
+        raise click.UsageError("give --text or --text-file, not both")
+    if text_file is not None:
+        text = text_file.read_text(encoding="utf-8")
+    if text is None and not media:
+        raise click.UsageError("give the message: --text TEMPLATE, --text-file FILE or --media URL")
+    try:
+        return Template(text=text, media=media, tag=tag, from_=from_, application_id=application_id)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _resume_command() -> str:
+    args = list(sys.argv[1:])
+    for i, arg in enumerate(args):
+        if arg in _SECRET_OPTIONS and i + 1 < len(args):
+            args[i + 1] = "..."
+        for name in _SECRET_OPTIONS:
+            if arg.startswith(name + "="):
+                args[i] = name + "=..."
+    return shlex.join(["bwmsg", *args])
+
+
+@campaign.command("run")
+@click.argument("recipients", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite journal: created if missing, resumed if present.",
+)
+@click.option("--from", "from_", default=None, help="Sending number for rows without 'from'.")
+@click.option("--text", default=None, help="Message template, e.g. 'Hi {name}'.")
+@click.option(
+    "--text-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the message template from a file.",
+)
+@click.option("--media", multiple=True, help="Media URL (template); repeat for several.")
+@click.option("--tag", default=None, help="Tag template (default: campaign and row, no PII).")
+@click.option("--rate", type=float, default=None, help="Client-side limit, segments per second.")
+@click.option(
+    "--concurrency", type=int, default=50, show_default=True, help="Requests in flight at once."
+)
+@click.option(
+    "--max-attempts",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Attempts per message, the first included.",
+)
+@click.option(
+    "--retry-delay",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="First backoff in seconds (doubles per attempt, with jitter).",
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send rows whose outcome is unknown again (they may be texted twice).",
+)
+@click.option("--dry-run", is_flag=True, help="Send nothing; print what it would cost.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@_credential_options
+def campaign_run(**kwargs: Any) -> None:
+    """Send one message per row of RECIPIENTS (CSV with a header, or JSON Lines).
+
+    Column `to` holds the number (several separated by ';' make a group message), column
+    `from` optionally overrides --from, and every column fills `{column}` in the templates.
+    Rerunning the same command on the same journal resumes without sending anything twice.
+    """
+    creds = _pop_credentials(kwargs)
+    template = _template(
+        kwargs["text"],
+        kwargs["text_file"],
+        tuple(kwargs["media"]),
+        kwargs["tag"],
+        kwargs["from_"],
+        creds["application_id"],
+    )
+    recipients: Path = kwargs["recipients"]
+    out = _console()
+    if kwargs["dry_run"]:
+        try:
+            report = dry_run(recipients, template)
+        except InputError as exc:
+            raise click.ClickException(str(exc)) from None
+        _print_dry_run(out, report)
+        return
+    if kwargs["journal"] is None:
+        raise click.UsageError("--journal PATH is required (it records every row's state)")
+    try:
+        rate = RateLimit(kwargs["rate"]) if kwargs["rate"] else None
+        retry = RetryPolicy(max_attempts=kwargs["max_attempts"], base_delay=kwargs["retry_delay"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sender = _sender(creds, concurrency=kwargs["concurrency"], rate=rate, retry=retry)
+    code = asyncio.run(
+        _run(
+            sender,
+            recipients,
+            kwargs["journal"],
+            template,
+            kwargs["resend_unknown"],
+            kwargs["quiet"],
+            out,
+        )
+    )
+    sys.exit(code)
+
+
+async def _run(
+    sender: Sender,
+    recipients: Path,
+    journal: Path,
+    template: Template,
+    resend_unknown: bool,
+    quiet: bool,
+    out: Console,
+) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        signals.append(signum)
+        if not stop.is_set():
+            _console(stderr=True).print(
+                "\nstopping: no new rows; waiting for requests in flight (Ctrl-C again to quit "
+                "at once)"
+            )
+            stop.set()
+        else:
+            raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        async with sender:
+            with _Display(quiet) as display:
+                summary = await run_campaign(
+                    sender,
+                    recipients,
+                    journal,
+                    template,
+                    resend_unknown=resend_unknown,
+                    stop=stop,
+                    progress=display,
+                )
+    except (JournalMismatch, InputError) as exc:
+        _console(stderr=True).print(f"[red]error:[/red] {exc}")
+        return 1
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+    _print_summary(out, summary, journal)
+    if summary.complete:
+        return 0
+    if signals or summary.stopped == "interrupted":
+        out.print(f"\nInterrupted. To resume: [bold]{_resume_command()}[/bold]")
+        return EXIT_INTERRUPTED
+    out.print(f"\nStopped: {summary.stopped}. Fix it, then resume: {_resume_command()}")
+    return 1
+
+
+def _print_summary(out: Console, s: CampaignSummary, journal: Path) -> None:
+    table = Table(title=f"Campaign run ({journal})", show_header=True)
+    table.add_column("")
+    table.add_column("this run", justify="right")
+    table.add_column("journal", justify="right")
+    table.add_row("sent", f"{s.sent:,}", f"{s.states.get('sent', 0):,}")
+    table.add_row("failed", f"{s.failed:,}", f"{s.states.get('failed', 0):,}")
+    table.add_row("  of which invalid", f"{s.invalid:,}", "")
+    table.add_row("unknown", f"{s.unknown:,}", f"{s.states.get('unknown', 0):,}")
+    table.add_row("pending", "", f"{s.states.get('pending', 0):,}")
+    table.add_row("skipped (already final)", f"{s.skipped:,}", "")
+    table.add_row("rows", "", f"{s.rows:,}")
+    out.print(table)
+    rate = (s.sent + s.failed + s.unknown) / s.elapsed if s.elapsed > 0 else 0.0
+    out.print(f"{s.elapsed:,.1f}s, {rate:,.0f} rows/s")
+    if s.recovered:
+        out.print(f"{s.recovered:,} rows an earlier run left in flight are now 'unknown'.")
+    if s.errors:
+        out.print("Most frequent errors:")
+        for error, count in s.errors[:5]:
+            out.print(f"  {count:>7,}  {error}")
+    if s.retryable_left:
+        out.print(f"{s.retryable_left:,} failed rows are transient: rerun to try them again.")
+    if s.states.get("unknown", 0):
+        out.print(
+            f"{s.states['unknown']:,} rows may have been sent: they are not sent again unless "
+            "you rerun with --resend-unknown (which may text them twice)."
+        )
+
+
+def _print_dry_run(out: Console, report: Any) -> None:
+    table = Table(title="Dry run: nothing was sent")
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("rows", f"{report.rows:,}")
+    table.add_row("messages", f"{report.messages:,}")
+    table.add_row("invalid rows", f"{report.invalid_count:,}")
+    for encoding, count in sorted(report.segments.items()):
+        table.add_row(f"segments {encoding}", f"{count:,}")
+    table.add_row("segments in all", f"{report.total_segments:,}")
+    table.add_row("rows forced to UCS-2", f"{report.ucs2_rows:,}")
+    out.print(table)
+    if report.ucs2_characters:
+        shown = ", ".join(f"{ch!r} ({n:,} rows)" for ch, n in report.ucs2_characters[:15])
+        out.print(f"Characters that force UCS-2: {shown}")
+    for row, reason in report.invalid[:20]:
+        out.print(f"  row {row}: {reason}")
+
+
+@campaign.command("status")
+@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def campaign_status(journal: Path) -> None:
+    """Counts by state, segments, errors, start, end and rate of a campaign's JOURNAL."""
+    out = _console()
+    with Journal(journal) as db:
+        meta = db.meta()
+        counts = db.counts()
+        segs = db.query("SELECT COALESCE(SUM(segments), 0) FROM rows WHERE state = 'sent'")[0][0]
+        errors = db.query(
+            "SELECT state, COALESCE(status, ''), error, COUNT(*) FROM rows "
+            "WHERE state IN ('failed', 'unknown') GROUP BY state, status, error "
+            "ORDER BY COUNT(*) DESC LIMIT 10"
+        )
+        retryable = db.query("SELECT COUNT(*) FROM rows WHERE state = 'failed' AND retryable = 1")[
+            0
+        ][0]
+        runs = db.runs()
+    table = Table(title=f"Campaign {meta.get('campaign', '?')} ({journal})")
+    table.add_column("state")
+    table.add_column("rows", justify="right")
+    for state, count in counts.items():
+        table.add_row(state, f"{count:,}")
+    table.add_row("in all", f"{sum(counts.values()):,}")
+    out.print(table)
+    out.print(f"input: {meta.get('input', '?')}")
+    out.print(f"segments sent: {segs:,}")
+    if retryable:
+        out.print(f"failed rows a rerun would try again: {retryable:,}")
+    if runs:
+        first, last = runs[0][0], runs[-1][1] or runs[-1][0]
+        busy = sum((end or start) - start for start, end, _ in runs)
+        rate = counts.get("sent", 0) / busy if busy > 0 else 0.0
+        out.print(
+            f"runs: {len(runs)}; first started {_when(first)}; last ended {_when(last)} "
+            f"({runs[-1][2] or 'running or killed'}); {rate:,.0f} sent/s while running"
+        )
+    if errors:
+        out.print("errors:")
+        for state, status, error, count in errors:
+            first_line = (error or "").splitlines()[0] if error else ""
+            out.print(f"  {count:>7,}  {state:<8} {status!s:>4}  {first_line}")
+
+
+def _when(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _guard(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+@campaign.command("export")
+@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
+@click.option(
+    "--raw", is_flag=True, help="CSV: do not neutralise cells a spreadsheet would run as formulas."
+)
+def campaign_export(journal: Path, fmt: str, output: Path | None, raw: bool) -> None:
+    """One record per row of JOURNAL: row, to, state, message_id, error, attempts, ..."""
+    fields = [
+        "row",
+        "to",
+        "from",
+        "state",
+        "message_id",
+        "error",
+        "status",
+        "attempts",
+        "segments",
+        "encoding",
+        "updated",
+    ]
+    with contextlib.ExitStack() as stack:
+        handle: IO[str] = (
+            stack.enter_context(output.open("w", encoding="utf-8", newline=""))
+            if output is not None
+            else sys.stdout
+        )
+        db = stack.enter_context(Journal(journal))
+        writer = csv.writer(handle) if fmt == "csv" else None
+        if writer is not None:
+            writer.writerow(fields)
+        for r in db.rows():
+            record = {
+                "row": r["row"],
+                "to": r["recipients"],
+                "from": r["sender"],
+                "state": r["state"],
+                "message_id": r["message_id"],
+                "error": r["error"],
+                "status": r["status"],
+                "attempts": r["attempts"],
+                "segments": r["segments"],
+                "encoding": r["encoding"],
+                "updated": r["updated"],
+            }
+            if writer is not None:
+                values = [record[f] for f in fields]
+                writer.writerow(values if raw else [_guard(v) for v in values])
+            else:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+# -- one message, segments ---------------------------------------------------------------------
+
+
+@click.command("send")
+@click.option("--to", "to", multiple=True, required=True, help="Recipient; repeat for a group.")
+@click.option("--from", "from_", required=True, help="Sending number or sender ID.")
+@click.option("--text", default=None, help="Message text.")
+@click.option("--media", multiple=True, help="Media URL; repeat for several.")
+@click.option("--tag", default=None, help="Tag echoed in callbacks (no personal data).")
+@_credential_options
+def send(**kwargs: Any) -> None:
+    """Send one message and print Bandwidth's answer as JSON."""
+    from ._convert import converter
+    from ._models import MessageRequest
+
+    creds = _pop_credentials(kwargs)
+    try:
+        request = MessageRequest(
+            to=kwargs["to"],
+            from_=kwargs["from_"],
+            text=kwargs["text"],
+            media=kwargs["media"],
+            tag=kwargs["tag"],
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sender = _sender(creds)
+
+    async def go() -> Any:
+        async with sender:
+            return await sender.send(request)
+
+    try:
+        message = asyncio.run(go())
+    except BwmsgError as exc:
+        raise click.ClickException(str(exc)) from None
+    data = converter.unstructure(message)
+    click.echo(json.dumps({k: v for k, v in data.items() if v not in (None, [], ())}, indent=2))
+
+
+@click.command("segments")
+@click.argument("text")
+def segments_command(text: str) -> None:
+    """How TEXT is encoded and split into SMS segments."""
+    info = segments(text)
+    click.echo(f"encoding:   {info.encoding}")
+    click.echo(f"segments:   {info.segments}")
+    click.echo(f"characters: {info.characters}")
+    forcing = sorted(non_gsm_characters(text))
+    if forcing:
+        click.echo("forcing UCS-2: " + " ".join(repr(c) for c in forcing))
+
+
+# -- demo --------------------------------------------------------------------------------------
+
+_FIRST = ["Ann", "Bob", "Chloé", "Dmitri", "Eve", "Fatima", "Gus", "Hana", "Iñigo", "Jo"]
+
+
+def _demo_rows(n: int, rng: random.Random) -> Iterator[dict[str, str]]:
+    for i in range(n):
+        name = rng.choice(_FIRST)
+        if i % 97 == 5:
+            name += " 🎉"  # forces UCS-2 for this row
+        number = f"+1919{i:07d}" if i % 500 != 499 else f"919-555-{i:04d}"  # a few invalid
+        yield {"to": number, "name": name, "code": f"{rng.randrange(10**6):06d}"}
+
+
+@click.command("demo")
+@click.option("--rows", default=3000, show_default=True, help="Sample recipients to generate.")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the sample CSV and journal in this directory.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def demo(rows: int, keep: Path | None, quiet: bool) -> None:
+    """Run a sample campaign against the built-in simulator: no account needed."""
+    from .simulator import Faults, Simulator
+
+    out = _console()
+    with contextlib.ExitStack() as stack:
+        where = keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bwmsg-")))
+        where.mkdir(parents=True, exist_ok=True)
+        recipients = where / "recipients.csv"
+        journal = where / "demo.db"
+        if journal.exists():
+            journal.unlink()
+        with recipients.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["to", "name", "code"])
+            writer.writeheader()
+            writer.writerows(_demo_rows(rows, random.Random(1)))
+        template = Template(text="Hi {name}, your code is {code}", from_="+19195550000")
+        faults = Faults(
+            rate_limited=0.05,
+            server_error=0.02,
+            drop_after_accept=0.002,
+            latency=0.005,
+            latency_distribution="exponential",
+        )
+        out.print(
+            f"[bold]bwmsg demo[/bold]: {rows:,} recipients ({recipients}), a local Bandwidth "
+            "simulator with faults (5 % 429, 2 % 5xx, 0.2 % connections dropped after "
+            "accepting), retries with backoff."
+        )
+
+        async def go() -> CampaignSummary:
+            async with Simulator(faults=faults, seed=1) as sim:
+                sender = Sender(
+                    "9900000",
+                    sim.username,
+                    sim.password,
+                    application_id="demo-app",
+                    base_url=sim.base_url,
+                    concurrency=50,
+                    retry=RetryPolicy(base_delay=0.05, max_delay=1.0),
+                )
+                async with sender:
+                    with _Display(quiet) as display:
+                        summary = await run_campaign(
+                            sender, recipients, journal, template, progress=display
+                        )
+                out.print(f"The simulator accepted {len(sim.accepted):,} messages.")
+                return summary
+
+        summary = asyncio.run(go())
+        _print_summary(out, summary, journal)
+        if keep:
+            out.print(
+                f"Look closer: bwmsg campaign status {journal}; "
+                f"bwmsg campaign export {journal} -o results.csv"
+            )
