@@ -74,6 +74,7 @@ def _credential_options(func: Any) -> Any:
             "--application-id", default=None, help="Application id [BW_MESSAGING_APPLICATION_ID]."
         ),
         click.option("--base-url", default=None, help="API root [BW_MESSAGING_BASE_URL]."),
+        click.option("--token-url", default=None, help="OAuth2 token URL [BW_OAUTH_TOKEN_URL]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -98,6 +99,7 @@ def _pop_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
         "client_secret",
         "application_id",
         "base_url",
+        "token_url",
     )
     return {name: kwargs.pop(name) for name in names}
 

@@ -58,6 +58,7 @@ _ENV = {
     "client_secret": "BW_CLIENT_SECRET",
     "application_id": "BW_MESSAGING_APPLICATION_ID",
     "base_url": "BW_MESSAGING_BASE_URL",
+    "token_url": "BW_OAUTH_TOKEN_URL",
 }
 
 
@@ -210,8 +211,9 @@ class Sender:
         """Build a Sender from ``BW_*`` environment variables; keyword arguments win.
 
         Reads ``BW_ACCOUNT_ID``, ``BW_USERNAME``, ``BW_PASSWORD``, ``BW_CLIENT_ID``,
-        ``BW_CLIENT_SECRET``, ``BW_MESSAGING_APPLICATION_ID`` and ``BW_MESSAGING_BASE_URL``
-        (empty values count as unset). Any other :class:`Sender` argument may be passed too.
+        ``BW_CLIENT_SECRET``, ``BW_MESSAGING_APPLICATION_ID``, ``BW_MESSAGING_BASE_URL`` and
+        ``BW_OAUTH_TOKEN_URL`` (empty values count as unset). Any other :class:`Sender`
+        argument may be passed too.
         """
         kwargs: dict[str, Any] = {}
         for name, var in _ENV.items():

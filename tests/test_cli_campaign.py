@@ -249,3 +249,33 @@ async def test_demo_runs(tmp_path: Path) -> None:
     assert code == 0, output
     assert "The simulator accepted" in output
     assert (tmp_path / "demo.db").exists()
+
+
+async def test_campaign_with_oauth_credentials(tmp_path: Path) -> None:
+    """A campaign authenticated with OAuth2 client credentials renews its token mid-run."""
+    recipients = write_csv(tmp_path / "r.csv", 1500)
+    journal = tmp_path / "j.db"
+    async with Simulator(token_lifetime=0.3, faults=Faults(latency=0.01)) as sim:
+        env = env_for(sim)
+        del env["BW_USERNAME"], env["BW_PASSWORD"]
+        env.update(
+            BW_CLIENT_ID=sim.client_id,
+            BW_CLIENT_SECRET=sim.client_secret,
+            BW_OAUTH_TOKEN_URL=sim.token_url,
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bwmsg",
+            *map(str, run_args(recipients, journal)),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        rows = check_history(sim, journal, 1500)
+        tokens = [t for t in sim.token_requests if t.status == 200]
+    assert proc.returncode == 0, out.decode() + err.decode()
+    assert all(r["state"] == "sent" for r in rows.values())
+    assert len(tokens) >= 2  # the token expired during the run and was renewed
