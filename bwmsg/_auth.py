@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from ssl import SSLContext
 from typing import Any
 
 import aiohttp
@@ -68,7 +69,10 @@ class ClientCredentials(Credentials):
         base: dict[str, str],
         retry: RetryPolicy,
         timeout: aiohttp.ClientTimeout,
+        *,
+        ssl: SSLContext | bool = True,
     ) -> None:
+        self._ssl = ssl
         self._token_url = token_url
         self._basic = basic_header(client_id, client_secret)
         self._base = base
@@ -135,6 +139,7 @@ class ClientCredentials(Credentials):
                 timeout=self._timeout,
                 raise_for_status=False,
                 allow_redirects=False,
+                ssl=self._ssl,
             ) as response:
                 status = response.status
                 payload = await response.read()

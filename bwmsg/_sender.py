@@ -6,6 +6,7 @@ import asyncio
 import enum
 import logging
 import os
+import ssl as ssl_module
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -103,6 +104,9 @@ class Sender:
             leaves it open when it closes.
         trace_configs: ``aiohttp.TraceConfig`` objects for the Sender's own session (for
             OpenTelemetry's aiohttp instrumentation, say). Not allowed with ``session``.
+        ssl: TLS settings: True (the default) verifies certificates against the system's
+            trust store; an ``ssl.SSLContext`` uses yours (a private CA, client certificates).
+            False turns verification off and is meant only for a local test server.
 
     Raises:
         ValueError: for missing or contradictory settings, naming the setting.
@@ -125,6 +129,7 @@ class Sender:
         timeout: float = 30.0,
         session: aiohttp.ClientSession | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        ssl: ssl_module.SSLContext | bool = True,
     ) -> None:
         if not isinstance(account_id, str) or not account_id.strip():
             raise ValueError("account_id is required: your Bandwidth account id (BW_ACCOUNT_ID)")
@@ -154,6 +159,8 @@ class Sender:
             raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         if not isinstance(retry, RetryPolicy):
             raise ValueError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if not isinstance(ssl, (bool, ssl_module.SSLContext)):
+            raise ValueError(f"ssl must be True, False or an ssl.SSLContext, got {ssl!r}")
         if trace_configs is not None and session is not None:
             raise ValueError("trace_configs apply to the Sender's own session: pass them to yours")
         if rate is not None and not isinstance(rate, RateLimit):
@@ -193,7 +200,13 @@ class Sender:
             assert client_id is not None
             assert client_secret is not None
             self._credentials = ClientCredentials(
-                client_id, client_secret, token_url, base_headers, retry, self._client_timeout
+                client_id,
+                client_secret,
+                token_url,
+                base_headers,
+                retry,
+                self._client_timeout,
+                ssl=ssl,
             )
         else:
             assert username is not None
@@ -204,6 +217,7 @@ class Sender:
         self._paused_until = 0.0
         self._runs: set[asyncio.Task[Any]] = set()
         self._trace_configs = list(trace_configs) if trace_configs else None
+        self._ssl = ssl
         self._stats = Stats()
 
     @classmethod
@@ -455,6 +469,7 @@ class Sender:
                 timeout=self._client_timeout,
                 raise_for_status=False,
                 allow_redirects=False,
+                ssl=self._ssl,
             ) as response:
                 status = response.status
                 try:
