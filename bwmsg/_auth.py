@@ -29,6 +29,8 @@ class Credentials:
     """How a Sender authenticates its requests."""
 
     kind = "none"
+    static_headers: dict[str, str] | None = None
+    """Headers that never change (Basic auth), so callers can skip the await."""
 
     async def headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
         """Request headers carrying the credentials (shared: never mutate them)."""
@@ -46,6 +48,7 @@ class BasicCredentials(Credentials):
 
     def __init__(self, username: str, password: str, base: dict[str, str]) -> None:
         self._headers = {**base, "Authorization": basic_header(username, password)}
+        self.static_headers = self._headers
 
     async def headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
         return self._headers

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bwmsg import Direction, Message, MessageRequest, Priority
 from bwmsg._convert import camel, dumps, message_from_json, request_to_dict
 
@@ -132,3 +135,42 @@ def test_message_from_non_object() -> None:
     """A JSON value that is not an object gives an empty Message."""
     assert message_from_json([1, 2]) == Message()
     assert message_from_json(None) == Message()
+
+
+def _slow(data: dict[str, object]) -> Message:
+    from bwmsg._convert import _message_field_by_field
+
+    return _message_field_by_field(data)
+
+
+_numbers = st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True)
+_times = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc)
+).map(lambda d: d.isoformat().replace("+00:00", "Z"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.fixed_dictionaries(
+        {},
+        optional={
+            "id": st.text(max_size=30),
+            "owner": _numbers,
+            "applicationId": st.text(max_size=10),
+            "time": _times,
+            "segmentCount": st.integers(0, 20),
+            "direction": st.sampled_from(["in", "out"]),
+            "to": st.one_of(_numbers, st.lists(_numbers, max_size=3)),
+            "from": _numbers,
+            "media": st.lists(st.text(max_size=20), max_size=2),
+            "text": st.text(max_size=50),
+            "tag": st.text(max_size=20),
+            "priority": st.sampled_from(["default", "high"]),
+            "expiration": _times,
+            "unknownKey": st.integers(),
+        },
+    )
+)
+def test_fast_path_agrees_with_the_converter(data: dict[str, object]) -> None:
+    """The hot-path reader gives exactly what the lenient converter gives."""
+    assert message_from_json(data) == _slow(data)
