@@ -7,6 +7,7 @@ import enum
 import logging
 import os
 import ssl as ssl_module
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -367,6 +368,7 @@ class Sender:
         policy = self.retry
         stats = self._stats
         credentials = self._credentials
+        static_headers = credentials.static_headers
         attempt = 0
         budget = 0  # attempts counted against the policy (a renewed token's retry is free)
         renewed = False
@@ -381,7 +383,7 @@ class Sender:
                 await self._throttle.acquire(request)
             outcome: Message | BwmsgError | None
             try:
-                headers = await credentials.headers(session)
+                headers = static_headers or await credentials.headers(session)
             except BwmsgError as exc:  # no token could be had: this request was not made
                 attempt -= 1
                 outcome = exc
@@ -547,27 +549,32 @@ class Sender:
         self._open()
         window = 2 * self.concurrency
         slots = asyncio.Semaphore(window)
-        results: asyncio.Queue[SendResult | _WorkerExit] = asyncio.Queue()
+        # Finished results wait in a deque; the consumer sleeps on `arrived` only when it is empty.
+        results: deque[SendResult | _WorkerExit] = deque()
+        arrived = asyncio.Event()
         feed = _Feed(requests)
+        take_sync = feed.take_sync
 
         async def worker() -> None:
             exit_ = _WorkerExit()
             try:
                 while True:
                     await slots.acquire()
-                    taken = await feed.take()
+                    taken = take_sync() if take_sync is not None else await feed.take()
                     if taken is None:
                         slots.release()
                         return
                     index, request = taken
-                    results.put_nowait(await self._dispatch(request, index))
+                    results.append(await self._dispatch(request, index))
+                    arrived.set()
             except asyncio.CancelledError:
                 exit_.cancelled = True
                 raise
             except Exception as exc:  # handed to the consumer
                 exit_.error = exc
             finally:
-                results.put_nowait(exit_)
+                results.append(exit_)
+                arrived.set()
 
         workers = [asyncio.ensure_future(worker()) for _ in range(self.concurrency)]
         self._runs.update(workers)
@@ -578,7 +585,11 @@ class Sender:
         stopped = False
         try:
             while running:
-                item = await results.get()
+                if not results:
+                    arrived.clear()
+                    await arrived.wait()
+                    continue
+                item = results.popleft()
                 if isinstance(item, _WorkerExit):
                     running -= 1
                     stopped = stopped or item.cancelled
@@ -636,38 +647,45 @@ class _Feed:
         self._next = 0
         self._done = False
         self.error: BaseException | None = None
+        # For a plain iterable no await is needed: workers call take_sync directly.
+        self.take_sync = self._take_sync if self._sync is not None else None
 
     def close(self) -> None:
         self._done = True
 
-    async def take(self) -> tuple[int, MessageRequest] | None:
+    def _take_sync(self) -> tuple[int, MessageRequest] | None:
         if self._done:
             return None
+        assert self._sync is not None
+        try:
+            request = next(self._sync)
+        except StopIteration:
+            self._done = True
+            return None
+        except Exception as exc:  # the input's own failure
+            self._done = True
+            self.error = exc
+            return None
+        index = self._next
+        self._next += 1
+        return index, request
+
+    async def take(self) -> tuple[int, MessageRequest] | None:
         if self._lock is None:
-            assert self._sync is not None
+            return self._take_sync()
+        assert self._async is not None
+        async with self._lock:
+            if self._done:
+                return None
             try:
-                request = next(self._sync)
-            except StopIteration:
+                request = await anext(self._async)
+            except StopAsyncIteration:
                 self._done = True
                 return None
             except Exception as exc:  # the input's own failure
                 self._done = True
                 self.error = exc
                 return None
-        else:
-            assert self._async is not None
-            async with self._lock:
-                if self._done:
-                    return None
-                try:
-                    request = await anext(self._async)
-                except StopAsyncIteration:
-                    self._done = True
-                    return None
-                except Exception as exc:  # the input's own failure
-                    self._done = True
-                    self.error = exc
-                    return None
         index = self._next
         self._next += 1
         return index, request
