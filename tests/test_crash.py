@@ -1,0 +1,183 @@
+"""Crash: `bwmsg campaign run` killed with SIGKILL at random points and resumed each time.
+
+``BWMSG_CRASH_N`` rows (20,000 by default) and ``BWMSG_CRASH_KILLS`` kills (5 by default, as CI
+runs it). The full-size run, whose figures are in ``benchmarks/RESULTS.md``::
+
+    BWMSG_CRASH_N=100000 BWMSG_CRASH_KILLS=20 .venv/bin/pytest tests/test_crash.py -s
+
+Over the whole history: every row ends final; nobody is texted twice (no ``--resend-unknown``);
+every SENT row's message id was accepted for that row; no FAILED row was accepted; each kill
+leaves at most ``2 * concurrency + 200`` rows ``sending`` (they become ``unknown``); the journal
+passes ``PRAGMA integrity_check`` after every kill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import os
+import random
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bwmsg.campaign import Journal
+from bwmsg.simulator import Faults, Simulator
+
+N = int(os.environ.get("BWMSG_CRASH_N", "20000"))
+KILLS = int(os.environ.get("BWMSG_CRASH_KILLS", "5"))
+CONCURRENCY = 50
+BOUND = 2 * CONCURRENCY + 200  # the README's bound on rows one crash leaves unknown
+
+FAULTS = Faults(
+    rate_limited=0.10,
+    server_error=0.05,
+    drop_before_accept=0.005,
+    drop_after_accept=0.005,
+    latency=0.001,
+    latency_distribution="exponential",
+)
+
+
+def write_recipients(path: Path, n: int) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["to", "name"])
+        writer.writerows([f"+1919{i:07d}", f"Person {i}"] for i in range(n))
+    return path
+
+
+def environment(sim: Simulator) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BW_")}
+    env.update(
+        BW_ACCOUNT_ID="9900000",
+        BW_USERNAME=sim.username,
+        BW_PASSWORD=sim.password,
+        BW_MESSAGING_APPLICATION_ID="app",
+        BW_MESSAGING_BASE_URL=sim.base_url,
+    )
+    return env
+
+
+async def start(sim: Simulator, recipients: Path, journal: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bwmsg",
+        "campaign",
+        "run",
+        str(recipients),
+        "--journal",
+        str(journal),
+        "--from",
+        "+19195550000",
+        "--text",
+        "Hi {name}",
+        "--concurrency",
+        str(CONCURRENCY),
+        "--retry-delay",
+        "0.01",
+        "--quiet",
+        env=environment(sim),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+def rows_of(journal: Path) -> dict[int, dict[str, Any]]:
+    with Journal(journal) as db:
+        assert db.integrity() == "ok"
+        return {r["row"]: dict(r) for r in db.rows()}
+
+
+async def test_sigkill_at_random_points_and_resume(tmp_path: Path) -> None:
+    """SIGKILLed at random points and resumed: all final, nobody twice, journal sound."""
+    recipients = write_recipients(tmp_path / "r.csv", N)
+    journal = tmp_path / "j.db"
+    rng = random.Random(20)
+    kills: list[tuple[str, int]] = []  # (where it was killed, rows left sending)
+    deadline = time.monotonic() + 60 + N / 100  # far beyond a normal run: no hang
+    started = time.perf_counter()
+    async with Simulator(faults=FAULTS, seed=21) as sim:
+        runs = 0
+        while True:
+            runs += 1
+            proc = await start(sim, recipients, journal)
+            if len(kills) < KILLS:
+                # A kill point: a random moment after start (it may fall while the interpreter
+                # starts or the journal is created), or when a random number more were accepted.
+                if rng.random() < 0.3:
+                    delay = rng.uniform(0.0, 1.5)
+                    where = f"{delay:.2f} s after start"
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(proc.wait(), delay)
+                else:
+                    # Spread over what is left, so that every kill comes before the end.
+                    left = max(1, 2 * (N - len(sim.accepted)) // (KILLS - len(kills) + 2))
+                    target = len(sim.accepted) + rng.randint(1, left)
+                    where = f"at {target:,} accepted"
+                    # No event marks "N accepted": poll the simulator's record.
+                    while (  # noqa: ASYNC110
+                        len(sim.accepted) < target
+                        and proc.returncode is None
+                        and time.monotonic() < deadline
+                    ):
+                        await asyncio.sleep(0.002)
+                if proc.returncode is None:
+                    proc.kill()
+                    out, err = await proc.communicate()
+                    assert proc.returncode == -signal.SIGKILL, (out + err).decode()
+                    rows = rows_of(journal)
+                    sending = sum(r["state"] == "sending" for r in rows.values())
+                    assert sending <= BOUND, f"killed {where}: {sending} rows left sending"
+                    kills.append((where, sending))
+                    continue
+            out, err = await asyncio.wait_for(proc.communicate(), deadline - time.monotonic())
+            if proc.returncode == 0:
+                break
+            raise AssertionError(f"exit {proc.returncode}: {(out + err).decode()[-3000:]}")
+        elapsed = time.perf_counter() - started
+
+        rows = rows_of(journal)
+        with Journal(journal) as db:
+            campaign = db.meta()["campaign"]
+        assert sorted(rows) == list(range(1, N + 1))
+        prefix = f"bwmsg:{campaign}:"
+        accepted: dict[int, list[str]] = {}
+        for message in sim.accepted:
+            tag = message.tag or ""
+            assert tag.startswith(prefix)
+            accepted.setdefault(int(tag[len(prefix) :]), []).append(message.id)
+        assert sim.duplicates() == {}, "somebody was texted twice"
+        for row, record in rows.items():
+            ids = accepted.get(row, [])
+            assert record["recipients"] == f"+1919{row - 1:07d}"
+            if record["state"] == "sent":
+                assert ids == [record["message_id"]], f"row {row}: {record} vs {ids}"
+            elif record["state"] == "failed":
+                assert ids == [], f"failed row {row} was accepted"
+            else:
+                assert record["state"] == "unknown", f"row {row} is {record['state']}"
+        states = Counter(r["state"] for r in rows.values())
+        crash_unknown = sum(
+            r["state"] == "unknown" and "being sent" in (r["error"] or "") for r in rows.values()
+        )
+        assert crash_unknown <= sum(left for _, left in kills)
+        print(
+            f"\ncrash: {N:,} rows, {len(kills)} SIGKILLs over {runs} runs in {elapsed:.1f} s; "
+            f"kills: {', '.join(f'{w} ({n} sending)' for w, n in kills)}; "
+            f"rows left sending per kill: max {max((n for _, n in kills), default=0)} "
+            f"(bound {BOUND}); final states: sent {states['sent']:,}, "
+            f"failed {states['failed']:,}, unknown {states['unknown']:,} "
+            f"({crash_unknown:,} from kills); accepted {len(sim.accepted):,}; "
+            f"faults met: 429 {sim.counts['429']:,}, "
+            f"5xx {sum(v for k, v in sim.counts.items() if k.startswith('5')):,}, "
+            f"dropped {sim.counts['drop_before_accept'] + sim.counts['drop_after_accept']:,}; "
+            f"duplicates {len(sim.duplicates())}; integrity_check ok"
+        )
+    assert len(kills) == KILLS
