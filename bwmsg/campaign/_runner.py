@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from .._errors import (
     TransportError,
 )
 from .._models import MessageRequest, Outcome, SendResult
+from .._privacy import mask_numbers_in, masked
 from .._segments import non_gsm_characters, segments
 from .._sender import Sender
 from ._input import RenderError, Template, fingerprint, read_rows
@@ -31,6 +33,9 @@ __all__ = [
     "dry_run",
     "run_campaign",
 ]
+
+# One DEBUG line per row (numbers masked: see bwmsg._privacy); nothing above DEBUG per row.
+logger = logging.getLogger("bwmsg.campaign")
 
 
 def default_tag(campaign_id: str, row: int) -> str:
@@ -240,6 +245,9 @@ async def run_campaign(
             errors[_error_kind(reason)] += 1
             recipients_of[row] = to
             updates.append(RowUpdate(row, RowState.FAILED, error=reason, retryable=False))
+            logger.debug(
+                "row %d to %s invalid: %s", row, masked(to), mask_numbers_in(_error_kind(reason))
+            )
 
         def hand_over(batch: list[_Batch]) -> Iterator[MessageRequest]:
             nonlocal next_index
@@ -327,6 +335,17 @@ async def run_campaign(
                     if update.error:
                         errors[_error_kind(update.error)] += 1
                     updates.append(update)
+                    if logger.isEnabledFor(logging.DEBUG):
+                        logger.debug(
+                            "row %d to %s %s after %d attempt(s)%s",
+                            row,
+                            masked(";".join(result.request.to)),
+                            update.state.value,
+                            result.attempts,
+                            f": {mask_numbers_in(_short_error(update.error))}"
+                            if update.error
+                            else f": {update.message_id}",
+                        )
                     error = result.error
                     if isinstance(error, (AuthenticationError, ForbiddenError)) and not stopped:
                         stopped.append(

@@ -1,0 +1,83 @@
+"""Phone numbers in logs: masked by default, in full only when asked.
+
+bwmsg's log lines may name a recipient (``row 12 to +1919555**** failed``) but never show the
+whole number unless full numbers were asked for, with :func:`log_full_numbers` or the
+environment variable ``BWMSG_LOG_FULL_NUMBERS=1``. The journal, the results and the exports
+keep full numbers: they are the user's data, not log output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+__all__ = ["Masked", "log_full_numbers", "mask_number", "mask_numbers_in", "masked"]
+
+# Digits hidden at the end of a number: the subscriber's line, without the country and area.
+_HIDDEN = 4
+# A phone-number-like run of digits in free text (an error description, say), not part of a
+# longer word such as a message id.
+_NUMBER = re.compile(r"(?<![\w+])\+?\d{7,15}(?!\w)")
+
+_full: bool | None = None  # None: follow BWMSG_LOG_FULL_NUMBERS
+
+
+def log_full_numbers(enabled: bool | None = True) -> None:
+    """Show phone numbers in full in bwmsg's log lines (``False`` masks them again).
+
+    ``None`` goes back to the default: masked, unless the environment variable
+    ``BWMSG_LOG_FULL_NUMBERS`` is ``1``.
+    """
+    global _full
+    _full = enabled
+
+
+def _show_full() -> bool:
+    if _full is not None:
+        return _full
+    return os.environ.get("BWMSG_LOG_FULL_NUMBERS", "").strip().lower() in ("1", "true", "yes")
+
+
+def mask_number(number: str) -> str:
+    """``+19195551212`` -> ``+1919555****``: the last four digits hidden (half of short ones).
+
+    Several numbers joined by ``;`` (a group message) are masked one by one.
+    """
+    if ";" in number:
+        return ";".join(mask_number(part) for part in number.split(";"))
+    digits = sum(c.isdigit() for c in number)
+    hide = min(_HIDDEN, max(1, digits // 2))
+    out: list[str] = []
+    for c in reversed(number):
+        if hide and c.isdigit():
+            out.append("*")
+            hide -= 1
+        else:
+            out.append(c)
+    return "".join(reversed(out))
+
+
+def mask_numbers_in(text: str) -> str:
+    """``text`` with every phone-number-like run of digits masked (unless full numbers are on)."""
+    if _show_full():
+        return text
+    return _NUMBER.sub(lambda m: mask_number(m.group(0)), text)
+
+
+class Masked:
+    """A number that masks itself when a log line is formatted (so only if it is emitted)."""
+
+    __slots__ = ("number",)
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+
+    def __str__(self) -> str:
+        return self.number if _show_full() else mask_number(self.number)
+
+    __repr__ = __str__
+
+
+def masked(number: str) -> Masked:
+    """Wrap ``number`` for a log call: ``logger.debug("to %s", masked(to))``."""
+    return Masked(number)
