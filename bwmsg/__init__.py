@@ -18,6 +18,7 @@ from ._errors import (
     ServerError,
     TransportError,
 )
+from ._listing import MessageSummary
 from ._models import Direction, Message, MessageRequest, Outcome, Priority, SendResult
 from ._retry import RetryPolicy
 from ._segments import SegmentInfo, segments
@@ -36,6 +37,7 @@ __all__ = [
     "ForbiddenError",
     "Message",
     "MessageRequest",
+    "MessageSummary",
     "NotFoundError",
     "Outcome",
     "Priority",

@@ -35,6 +35,8 @@ from ._errors import (
     TransportError,
     api_error_from_response,
 )
+from ._listing import DateTime, MessageSummary
+from ._listing import list_messages as _list_messages
 from ._models import Message, MessageRequest, Outcome, SendResult
 from ._retry import RetryPolicy, parse_retry_after
 from ._stats import SenderStats, Stats
@@ -618,6 +620,71 @@ class Sender:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             self._runs.difference_update(workers)
+
+    # -- looking messages up ---------------------------------------------------------------------
+
+    def list_messages(
+        self,
+        *,
+        message_id: str | None = None,
+        source_tn: str | None = None,
+        destination_tn: str | None = None,
+        message_status: str | None = None,
+        message_direction: str | None = None,
+        message_type: str | None = None,
+        error_code: int | None = None,
+        carrier_name: str | None = None,
+        campaign_id: str | None = None,
+        from_date_time: DateTime | None = None,
+        to_date_time: DateTime | None = None,
+        sort: str | None = None,
+        page_size: int | None = None,
+        **more: Any,
+    ) -> AsyncIterator[MessageSummary]:
+        """Look messages up (``GET /users/{accountId}/messages``), every page of the answer.
+
+        An async iterator of :class:`~bwmsg.MessageSummary`; pages are fetched as it is
+        consumed, following ``pageInfo``. The endpoint's own limit (3,500 requests per
+        5 minutes) is kept by a throttle shared by every listing of this Sender, and a 429 is
+        waited out as its ``Retry-After`` says. Other failures are retried as :attr:`retry`
+        allows (timeouts too: a GET changes nothing) and then raised.
+
+        Args:
+            message_id: one message id.
+            source_tn: the sending number (a comma-separated list of up to 10, or a partial
+                number of at least 5 characters).
+            destination_tn: the recipient, likewise.
+            message_status: ``RECEIVED``, ``QUEUED``, ``SENDING``, ``SENT``, ``FAILED``,
+                ``DELIVERED``, ``ACCEPTED`` or ``UNDELIVERED``.
+            message_direction: ``INBOUND`` or ``OUTBOUND``.
+            message_type: ``sms``, ``mms`` or ``rcs``.
+            error_code: the message's error code.
+            carrier_name: e.g. ``Verizon``.
+            campaign_id: the 10DLC campaign id.
+            from_date_time: the start of the range (receive time); an aware datetime or an
+                ISO-8601 string. Bandwidth searches at most 14 days.
+            to_date_time: the end of the range.
+            sort: field and direction, e.g. ``receiveTime:asc``.
+            page_size: messages per page (Bandwidth's ``limit``, 100 by default).
+            more: any other query parameter of the endpoint, in snake_case
+                (``from_segment_count=2``).
+        """
+        filters: dict[str, Any] = {
+            "message_id": message_id,
+            "source_tn": source_tn,
+            "destination_tn": destination_tn,
+            "message_status": message_status,
+            "message_direction": message_direction,
+            "message_type": message_type,
+            "error_code": error_code,
+            "carrier_name": carrier_name,
+            "campaign_id": campaign_id,
+            "from_date_time": from_date_time,
+            "to_date_time": to_date_time,
+            "sort": sort,
+            **more,
+        }
+        return _list_messages(self, filters, page_size)
 
 
 class _WorkerExit:

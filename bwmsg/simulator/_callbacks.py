@@ -112,10 +112,22 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _events(message: dict[str, Any], settings: Callbacks, rng: random.Random) -> list[Any]:
-    """The posts (each a one-event array) for one message, in the order they are sent."""
+def _events(
+    message: dict[str, Any],
+    settings: Callbacks,
+    rng: random.Random,
+    decided: dict[str, dict[str, int | None]] | None = None,
+) -> list[Any]:
+    """The posts (each a one-event array) for one message, in the order they are sent.
+
+    ``decided`` gets, by message id, each recipient's outcome: None for delivered, the error
+    code for failed.
+    """
     snapshot = {k: v for k, v in message.items() if k != "expiration"}
     posts: list[Any] = []
+    outcome: dict[str, int | None] = {}
+    if decided is not None:
+        decided[str(message["id"])] = outcome
     for recipient in message["to"]:
         sending = {
             "time": _now(),
@@ -126,6 +138,7 @@ def _events(message: dict[str, Any], settings: Callbacks, rng: random.Random) ->
         }
         if rng.random() < settings.failed:
             code = rng.choice(settings.error_codes)
+            outcome[recipient] = code
             final: dict[str, Any] = {
                 "time": _now(),
                 "type": "message-failed",
@@ -135,6 +148,7 @@ def _events(message: dict[str, Any], settings: Callbacks, rng: random.Random) ->
                 "message": snapshot,
             }
         else:
+            outcome[recipient] = None
             final = {
                 "time": _now(),
                 "type": "message-delivered",
@@ -167,6 +181,7 @@ class CallbackPoster:
         self._session: aiohttp.ClientSession | None = None
         self.delivered: list[list[dict[str, Any]]] = []
         self.abandoned: list[list[dict[str, Any]]] = []
+        self.decided: dict[str, dict[str, int | None]] = {}
         self.attempts = 0
 
     def submit(self, message: dict[str, Any]) -> None:
@@ -202,7 +217,7 @@ class CallbackPoster:
             try:
                 settings = self._settings()
                 if settings is not None:
-                    for post in _events(message, settings, self._rng):
+                    for post in _events(message, settings, self._rng, self.decided):
                         await self._post(post, settings)
             finally:
                 self._queue.task_done()

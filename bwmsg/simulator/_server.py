@@ -198,6 +198,55 @@ def _basic_pair(header: str | None) -> tuple[str | None, str | None]:
     return (user, password) if sep else (None, None)
 
 
+def _number_filter(value: str) -> Callable[[str], bool]:
+    numbers = [n.strip() for n in value.split(",") if n.strip()]
+    if len(numbers) == 1 and len(numbers[0]) >= 5:
+        part = numbers[0]
+        return lambda tn: part in tn
+    if not numbers or len(numbers) > 10:
+        raise ValueError(f"bad phone number filter {value!r}")
+    wanted = set(numbers)
+    return lambda tn: tn in wanted
+
+
+def _list_filter(query: Any) -> Callable[[dict[str, Any]], bool]:
+    # A predicate over list items for the query's filters; ValueError for a bad filter.
+    exact = {
+        key: query[key]
+        for key in ("messageId", "messageStatus", "messageDirection", "messageType")
+        if key in query
+    }
+    numbers = {
+        key: _number_filter(query[key]) for key in ("sourceTn", "destinationTn") if key in query
+    }
+    code = int(query["errorCode"]) if "errorCode" in query else None
+    since = _parse_time(query["fromDateTime"]) if "fromDateTime" in query else None
+    until = _parse_time(query["toDateTime"]) if "toDateTime" in query else None
+
+    def match(item: dict[str, Any]) -> bool:
+        if any(item.get(key) != want for key, want in exact.items()):
+            return False
+        if any(not check(item[key]) for key, check in numbers.items()):
+            return False
+        if code is not None and item.get("errorCode") != code:
+            return False
+        if since is not None or until is not None:
+            received = _parse_time(item["receiveTime"])
+            if since is not None and received < since:
+                return False
+            if until is not None and received > until:
+                return False
+        return True
+
+    return match
+
+
+def _parse_time(value: str) -> datetime:
+    from .._models import parse_datetime
+
+    return parse_datetime(value)
+
+
 def _timestamp() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -274,6 +323,16 @@ class Simulator:
             defaults to one second's worth of ``rate``.
         callbacks: :class:`Callbacks` to post delivery events to an application's URL, or
             None; may be changed while it runs.
+        list_rate: requests per second the list endpoint (``GET .../messages``) allows before
+            answering 429 with ``Retry-After``, as Bandwidth's does; None: no limit.
+
+    ``GET /api/v2/users/{accountId}/messages`` lists the accepted messages, one item per
+    recipient, with the filters ``messageId``, ``sourceTn``, ``destinationTn`` (full numbers,
+    a comma-separated list, or a partial number of 5 or more characters), ``messageStatus``,
+    ``messageDirection``, ``messageType``, ``errorCode``, ``fromDateTime`` and
+    ``toDateTime``, pages of ``limit`` items (100 by default) and ``pageToken`` from the
+    previous page's ``pageInfo.nextPageToken``. A message's status is ``DELIVERED`` or
+    ``FAILED`` (with its ``errorCode``) once its callbacks decided it, else ``SENT``.
     """
 
     def __init__(
@@ -292,6 +351,7 @@ class Simulator:
         client_secret: str = "secret",
         token_lifetime: float = 3600.0,
         token_failures: Iterable[int] = (),
+        list_rate: float | None = None,
     ) -> None:
         if not isinstance(username, str) or not isinstance(password, str):
             raise ValueError("username and password must be strings")
@@ -302,6 +362,10 @@ class Simulator:
         _check_positive("rate", rate)
         _check_positive("queue_size", queue_size)
         _check_positive("token_lifetime", token_lifetime)
+        _check_positive("list_rate", list_rate)
+        self.list_rate = list_rate
+        """Requests per second the list endpoint allows (None: no limit); assignable."""
+        self._list_next = 0.0
         self.username = username
         self.password = password
         self.client_id = client_id
@@ -460,6 +524,8 @@ class Simulator:
         app.router.add_post("/api/v2/users/{account_id}/messages", self._handle)
         app.router.add_post("/v2/users/{account_id}/messages", self._handle)
         app.router.add_post("/api/v1/oauth2/token", self._handle_token)
+        app.router.add_get("/api/v2/users/{account_id}/messages", self._handle_list)
+        app.router.add_get("/v2/users/{account_id}/messages", self._handle_list)
         return app
 
     async def start(self) -> None:
@@ -543,6 +609,12 @@ class Simulator:
     def abandoned_callbacks(self) -> list[list[dict[str, Any]]]:
         """Callback posts given up after ``Callbacks.max_attempts`` failures."""
         return self._poster.abandoned if self._poster is not None else []
+
+    @property
+    def decided_outcomes(self) -> dict[str, dict[str, int | None]]:
+        """What the callbacks decided, by message id then recipient: None for delivered, the
+        error code for failed."""
+        return self._poster.decided if self._poster is not None else {}
 
     async def callbacks_done(self) -> None:
         """Wait until every callback queued so far was posted (or given up)."""
@@ -711,6 +783,79 @@ class Simulator:
         assert self._stopping is not None
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    # -- the list endpoint ------------------------------------------------------------------------
+
+    def _list_items(self, account_id: str) -> Iterable[dict[str, Any]]:
+        decided = self.decided_outcomes
+        for record in self.accepted:
+            message = record.message
+            outcome = decided.get(record.id, {})
+            media = message.get("media") or []
+            for recipient in record.to:
+                item: dict[str, Any] = {
+                    "messageId": record.id,
+                    "accountId": record.account_id,
+                    "sourceTn": message["from"],
+                    "destinationTn": recipient,
+                    "messageStatus": "SENT",
+                    "messageDirection": "OUTBOUND",
+                    "messageType": "mms" if media else "sms",
+                    "segmentCount": message["segmentCount"],
+                    "receiveTime": message["time"],
+                    "carrierName": None,
+                    "messageLength": len(message.get("text") or ""),
+                    "attachmentCount": len(media),
+                    "recipientCount": len(record.to),
+                }
+                if recipient in outcome:
+                    code = outcome[recipient]
+                    item["messageStatus"] = "DELIVERED" if code is None else "FAILED"
+                    if code is not None:
+                        item["errorCode"] = code
+                yield item
+
+    async def _handle_list(self, request: web.Request) -> web.Response:
+        if not self._authorized(request.headers.get("Authorization")):
+            return self._answer(401, _UNAUTHORIZED, _BASIC_CHALLENGE)
+        if self.list_rate is not None:
+            now = time.monotonic()
+            if now < self._list_next:
+                self.counts["list_429"] += 1
+                wait = self._list_next - now
+                return self._answer(
+                    429,
+                    _error_body(
+                        "rate_limit_exceeded",
+                        "Rate limit exceeded. Wait for Retry-After time before sending another "
+                        "request.",
+                    ),
+                    {"Retry-After": f"{max(wait, 0.001):.3f}"},
+                )
+            self._list_next = now + 1.0 / self.list_rate
+        self.counts["list"] += 1
+        query = request.query
+        try:
+            match = _list_filter(query)
+            limit = int(query.get("limit", "100"))
+            offset = int(query.get("pageToken", "0") or "0")
+            if not 1 <= limit <= 10_000 or offset < 0:
+                raise ValueError("limit must be 1 to 10000")
+        except ValueError as exc:
+            return self._answer(400, _error_body("request-validation", str(exc)))
+        found = [item for item in self._list_items(request.match_info["account_id"]) if match(item)]
+        page = found[offset : offset + limit]
+        page_info: dict[str, Any] = {}
+        if offset + limit < len(found):
+            token = str(offset + limit)
+            page_info["nextPageToken"] = token
+            page_info["nextPage"] = str(request.url.update_query({"pageToken": token}))
+        if offset > 0:
+            token = str(max(0, offset - limit))
+            page_info["prevPageToken"] = token
+            page_info["prevPage"] = str(request.url.update_query({"pageToken": token}))
+        body = {"totalCount": len(found), "pageInfo": page_info, "messages": page}
+        return self._answer(200, _dumps(body))
 
     # -- the OAuth2 token endpoint -----------------------------------------------------------------
 
