@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import os
 import random
 import shlex
 import signal
@@ -243,6 +244,13 @@ def _resume_command() -> str:
 )
 @click.option("--dry-run", is_flag=True, help="Send nothing; print what it would cost.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option(
+    "--receipts",
+    metavar="HOST:PORT",
+    default=None,
+    help="Listen for delivery callbacks here while sending (path /callbacks; Basic auth from "
+    "BW_CALLBACK_USERNAME / BW_CALLBACK_PASSWORD).",
+)
 @_credential_options
 def campaign_run(**kwargs: Any) -> None:
     """Send one message per row of RECIPIENTS (CSV with a header, or JSON Lines).
@@ -286,6 +294,7 @@ def campaign_run(**kwargs: Any) -> None:
             kwargs["resend_unknown"],
             kwargs["quiet"],
             out,
+            kwargs["receipts"],
         )
     )
     sys.exit(code)
@@ -299,6 +308,7 @@ async def _run(
     resend_unknown: bool,
     quiet: bool,
     out: Console,
+    receipts: str | None = None,
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -319,7 +329,19 @@ async def _run(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, on_signal, signum)
     try:
-        async with sender:
+        async with contextlib.AsyncExitStack() as stack:
+            if receipts:
+                from ._cli_receipts import receipts_listener
+
+                await stack.enter_async_context(
+                    receipts_listener(
+                        journal,
+                        receipts,
+                        username=os.environ.get("BW_CALLBACK_USERNAME") or None,
+                        password=os.environ.get("BW_CALLBACK_PASSWORD") or None,
+                    )
+                )
+            await stack.enter_async_context(sender)
             with _Display(quiet) as display:
                 summary = await run_campaign(
                     sender,
@@ -438,6 +460,10 @@ def campaign_status(journal: Path) -> None:
         for state, status, error, count in errors:
             first_line = (error or "").splitlines()[0] if error else ""
             out.print(f"  {count:>7,}  {state:<8} {status!s:>4}  {first_line}")
+    from ._cli_receipts import print_receipts
+
+    with Journal(journal) as db:
+        print_receipts(out, db)
 
 
 def _when(stamp: float) -> str:
@@ -643,3 +669,8 @@ def demo(rows: int, keep: Path | None, quiet: bool) -> None:
                 f"Look closer: bwmsg campaign status {journal}; "
                 f"bwmsg campaign export {journal} -o results.csv"
             )
+
+
+# `campaign receipts` and `campaign reconcile` live in their own module and register
+# themselves on the `campaign` group when imported.
+from . import _cli_receipts  # noqa: E402, F401

@@ -14,10 +14,15 @@
 
 From a shell: ``bwmsg campaign run recipients.csv --from +19195550000 --text "Hi {name}"
 --journal run.db``; ``bwmsg campaign status run.db``; ``bwmsg campaign export run.db``.
+
+Delivery receipts update the journal through :meth:`Journal.apply_receipt` (``bwmsg campaign
+run ... --receipts HOST:PORT`` or ``bwmsg campaign receipts run.db --listen HOST:PORT``), and
+:func:`reconcile` settles ``unknown`` rows by looking them up (``bwmsg campaign reconcile``).
 """
 
 from ._input import InputError, RenderError, Template, read_rows
-from ._journal import Journal, JournalMismatch, RowState, RowUpdate
+from ._journal import Journal, JournalMismatch, ReceiptResult, RowState, RowUpdate
+from ._reconcile import ReconcileSummary, reconcile
 from ._runner import (
     CampaignProgress,
     CampaignSummary,
@@ -34,6 +39,8 @@ __all__ = [
     "InputError",
     "Journal",
     "JournalMismatch",
+    "ReceiptResult",
+    "ReconcileSummary",
     "RenderError",
     "RowState",
     "RowUpdate",
@@ -41,5 +48,6 @@ __all__ = [
     "default_tag",
     "dry_run",
     "read_rows",
+    "reconcile",
     "run_campaign",
 ]

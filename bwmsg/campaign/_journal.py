@@ -4,6 +4,12 @@ The database runs in WAL mode with ``synchronous=NORMAL``: a commit survives the
 being killed at any point (the operating system still has it), though not a power failure or
 the loss of the disk. Rows are marked ``sending`` in a committed batch before any of them can be
 handed to the dispatcher, so a row that might have left the process is never ``pending``.
+
+Delivery receipts are a second dimension beside the send outcome (``state``): ``receipt`` is
+NULL (none yet), ``delivered`` or ``failed`` (with ``receipt_code`` and
+``receipt_description``). The first final receipt of a row wins: a later or duplicate one never
+changes it, and ``message-sending`` never touches it. Journals made before these columns
+existed gain them when opened.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Journal", "JournalMismatch", "RowState", "RowUpdate"]
+from ..callbacks import CallbackEvent, StatusCallback, StatusType, describe_error
+
+__all__ = ["Journal", "JournalMismatch", "ReceiptResult", "RowState", "RowUpdate"]
 
 SCHEMA_VERSION = "1"
 
@@ -45,6 +53,39 @@ CREATE TABLE IF NOT EXISTS runs (
     result TEXT
 );
 """
+
+
+# Columns added after the first release, with their types: added to older journals on open.
+_ADDED_COLUMNS = (
+    ("receipt", "TEXT"),
+    ("receipt_code", "INTEGER"),
+    ("receipt_description", "TEXT"),
+    ("receipt_time", "REAL"),
+    ("sending_at", "REAL"),
+)
+
+SAFE_TO_RESEND = "not found by reconcile: safe to resend"
+
+
+class ReceiptResult(str, enum.Enum):
+    """What one callback event did to a journal (see :meth:`Journal.apply_receipt`).
+
+    - ``delivered`` / ``failed``: the row's receipt was set.
+    - ``settled``: an ``unknown`` row was proved sent by the event's tag (its receipt may also
+      have been set).
+    - ``unchanged``: the row was found but already had its final receipt, or the event is not
+      a final one.
+    - ``unmatched``: no row of this campaign has this message id or tag.
+    """
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SETTLED = "settled"
+    UNCHANGED = "unchanged"
+    UNMATCHED = "unmatched"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class RowState(str, enum.Enum):
@@ -95,7 +136,18 @@ class Journal:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._run_id: int | None = None
+        self._campaign: str | None = None
+
+    def _migrate(self) -> None:
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(rows)")}
+        missing = [(name, kind) for name, kind in _ADDED_COLUMNS if name not in have]
+        if missing:
+            with self._transaction():
+                for name, kind in missing:
+                    self._db.execute(f"ALTER TABLE rows ADD COLUMN {name} {kind}")
+        self._db.execute("CREATE INDEX IF NOT EXISTS rows_message_id ON rows (message_id)")
 
     def __enter__(self) -> Journal:
         return self
@@ -211,26 +263,33 @@ class Journal:
         now = time.time()
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO rows (row, recipients, sender, state, segments, encoding, updated) "
-                "VALUES (?, ?, ?, 'sending', ?, ?, ?) ON CONFLICT (row) DO UPDATE SET "
-                "state = 'sending', recipients = excluded.recipients, sender = excluded.sender, "
-                "segments = excluded.segments, encoding = excluded.encoding, "
-                "updated = excluded.updated, retryable = 0",
-                [(*r, now) for r in rows],
+                "INSERT INTO rows (row, recipients, sender, state, segments, encoding, updated, "
+                "sending_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?) ON CONFLICT (row) DO UPDATE "
+                "SET state = 'sending', recipients = excluded.recipients, sender = "
+                "excluded.sender, segments = excluded.segments, encoding = excluded.encoding, "
+                "updated = excluded.updated, sending_at = excluded.sending_at, retryable = 0",
+                [(*r, now, now) for r in rows],
             )
 
     def record(
         self, updates: Iterable[RowUpdate], recipients: dict[int, str] | None = None
     ) -> None:
-        """Write final states in one transaction (rows not yet known are inserted)."""
+        """Write final states in one transaction (rows not yet known are inserted).
+
+        A row whose message id a receipt already proved (matched by its tag while it was in
+        flight) stays ``sent`` even when its send ended ``unknown``.
+        """
         now = time.time()
         recipients = recipients or {}
+        proved = "excluded.state = 'unknown' AND rows.message_id IS NOT NULL"
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO rows (row, recipients, state, message_id, error, status, retryable,"
                 " attempts, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row) DO "
-                "UPDATE SET state = excluded.state, message_id = excluded.message_id, "
-                "error = excluded.error, status = excluded.status, "
+                f"UPDATE SET state = CASE WHEN {proved} THEN 'sent' ELSE excluded.state END, "
+                "message_id = COALESCE(excluded.message_id, rows.message_id), "
+                f"error = CASE WHEN {proved} THEN NULL ELSE excluded.error END, "
+                "status = excluded.status, "
                 "retryable = excluded.retryable, attempts = rows.attempts + excluded.attempts,"
                 " updated = excluded.updated",
                 [
@@ -265,10 +324,138 @@ class Journal:
         try:
             yield from reader.execute(
                 "SELECT row, recipients, sender, state, retryable, message_id, error, status, "
-                "attempts, segments, encoding, updated FROM rows ORDER BY row"
+                "attempts, segments, encoding, updated, receipt, receipt_code, "
+                "receipt_description, receipt_time FROM rows ORDER BY row"
             )
         finally:
             reader.close()
+
+    # -- receipts and reconciliation ---------------------------------------------------------------
+
+    def receipt_counts(self) -> dict[str, int]:
+        """Sent rows by receipt: ``delivered``, ``failed`` and ``awaiting`` (none yet)."""
+        found = dict(
+            self._db.execute(
+                "SELECT COALESCE(receipt, 'awaiting'), COUNT(*) FROM rows "
+                "WHERE state = 'sent' OR receipt IS NOT NULL GROUP BY receipt"
+            ).fetchall()
+        )
+        return {key: found.get(key, 0) for key in ("delivered", "failed", "awaiting")}
+
+    def receipt_failures(self, limit: int = 10) -> list[tuple[int | None, str, int]]:
+        """(code, code in words, rows) of failed receipts, most frequent first."""
+        found = self._db.execute(
+            "SELECT receipt_code, COUNT(*) FROM rows WHERE receipt = 'failed' "
+            "GROUP BY receipt_code ORDER BY COUNT(*) DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(code, describe_error(code) if code is not None else "", n) for code, n in found]
+
+    def _row_of_tag(self, tag: str | None) -> int | None:
+        # A campaign's default tag is bwmsg:<campaign>:<row>.
+        if not tag or not tag.startswith("bwmsg:"):
+            return None
+        if self._campaign is None:
+            self._campaign = self.meta().get("campaign", "")
+        _, campaign, row = tag.split(":", 2) if tag.count(":") == 2 else ("", "", "")
+        if campaign != self._campaign or not row.isdigit():
+            return None
+        return int(row)
+
+    def apply_receipt(self, event: CallbackEvent) -> ReceiptResult:
+        """Record one callback event against its row, found by message id or else by tag.
+
+        ``message-delivered`` and ``message-failed`` set the row's receipt unless it has one
+        already (so duplicates and late events change nothing); any status event whose tag
+        names an ``unknown`` row (or one reconcile declared safe to resend) proves it was
+        sent: the row becomes ``sent`` with the event's message id.
+        """
+        if not isinstance(event, StatusCallback):
+            return ReceiptResult.UNMATCHED
+        message_id = event.message.id
+        now = time.time()
+        result = ReceiptResult.UNCHANGED
+        with self._transaction():
+            found = self._db.execute(
+                "SELECT row FROM rows WHERE message_id = ? LIMIT 1", (message_id,)
+            ).fetchone()
+            if found is None:
+                row = self._row_of_tag(event.message.tag)
+                if row is None:
+                    return ReceiptResult.UNMATCHED
+                hit = self._db.execute(
+                    "SELECT state, message_id, error FROM rows WHERE row = ?", (row,)
+                ).fetchone()
+                if hit is None or hit[1] is not None:
+                    return ReceiptResult.UNMATCHED  # unknown row, or another message of it
+                state, _, error = hit
+                if state == "unknown" or (state == "failed" and error == SAFE_TO_RESEND):
+                    self._db.execute(
+                        "UPDATE rows SET state = 'sent', message_id = ?, error = NULL, "
+                        "retryable = 0, updated = ? WHERE row = ?",
+                        (message_id, now, row),
+                    )
+                    result = ReceiptResult.SETTLED
+                elif state in ("sending", "sent"):
+                    # In flight (its answer not written yet): the runner keeps the id.
+                    self._db.execute(
+                        "UPDATE rows SET message_id = ? WHERE row = ?", (message_id, row)
+                    )
+                else:
+                    return ReceiptResult.UNMATCHED
+            else:
+                row = found[0]
+            if event.type is StatusType.DELIVERED or event.type is StatusType.FAILED:
+                failed = event.type is StatusType.FAILED
+                cursor = self._db.execute(
+                    "UPDATE rows SET receipt = ?, receipt_code = ?, receipt_description = ?, "
+                    "receipt_time = ? WHERE row = ? AND receipt IS NULL",
+                    (
+                        "failed" if failed else "delivered",
+                        event.error_code if failed else None,
+                        (event.description or event.error) if failed else None,
+                        event.time.timestamp() if event.time is not None else now,
+                        row,
+                    ),
+                )
+                if cursor.rowcount and result is not ReceiptResult.SETTLED:
+                    result = ReceiptResult.FAILED if failed else ReceiptResult.DELIVERED
+        return result
+
+    def unknown_rows(self) -> list[tuple[int, str, str | None, float | None, float | None]]:
+        """(row, recipients, sender, sending_at, updated) of every ``unknown`` row."""
+        return self._db.execute(
+            "SELECT row, recipients, sender, sending_at, updated FROM rows "
+            "WHERE state = 'unknown' ORDER BY row"
+        ).fetchall()
+
+    def has_message(self, message_id: str) -> bool:
+        """Whether some row already holds ``message_id``."""
+        found = self._db.execute(
+            "SELECT 1 FROM rows WHERE message_id = ? LIMIT 1", (message_id,)
+        ).fetchone()
+        return found is not None
+
+    def settle(self, row: int, message_id: str | None) -> bool:
+        """Settle an ``unknown`` row: ``sent`` with ``message_id``, or (None) safe to resend.
+
+        Safe to resend means ``failed`` and retryable, so that the next run sends it once.
+        Returns False when the row was no longer ``unknown``.
+        """
+        with self._transaction():
+            if message_id is not None:
+                cursor = self._db.execute(
+                    "UPDATE rows SET state = 'sent', message_id = ?, error = NULL, "
+                    "retryable = 0, updated = ? WHERE row = ? AND state = 'unknown'",
+                    (message_id, time.time(), row),
+                )
+            else:
+                cursor = self._db.execute(
+                    "UPDATE rows SET state = 'failed', retryable = 1, error = ?, updated = ? "
+                    "WHERE row = ? AND state = 'unknown'",
+                    (SAFE_TO_RESEND, time.time(), row),
+                )
+        return cursor.rowcount == 1
 
     def integrity(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` for a sound database."""

@@ -1,0 +1,197 @@
+"""``bwmsg campaign receipts`` and ``bwmsg campaign reconcile``, and the receipt listener that
+``campaign run --receipts`` starts. Thin: the work is in :mod:`bwmsg.callbacks` and
+:mod:`bwmsg.campaign`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from ._cli_campaign import _console, _credential_options, _pop_credentials, _sender, campaign
+from ._errors import BwmsgError
+from .callbacks import CallbackEvent, CallbackServer
+from .campaign import Journal, reconcile
+
+__all__ = ["campaign_receipts", "campaign_reconcile", "print_receipts", "receipts_listener"]
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8081`` for IPv6) as a pair; click.BadParameter otherwise."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _awaiting(db: Journal) -> int:
+    return db.receipt_counts()["awaiting"]
+
+
+@contextlib.asynccontextmanager
+async def receipts_listener(
+    journal: Path,
+    listen: str,
+    *,
+    path: str = "/callbacks",
+    username: str | None = None,
+    password: str | None = None,
+    on_event: Callable[[Journal], None] | None = None,
+) -> AsyncIterator[CallbackServer]:
+    """Listen for callbacks on ``listen`` and write each receipt into ``journal``."""
+    host, port = parse_listen(listen)
+    db = Journal(journal)
+
+    async def apply(event: CallbackEvent) -> None:
+        db.apply_receipt(event)
+        if on_event is not None:
+            on_event(db)
+
+    try:
+        async with CallbackServer(
+            apply, host=host, port=port, path=path, username=username, password=password
+        ) as server:
+            yield server
+    finally:
+        db.close()
+
+
+def print_receipts(out: Console, db: Journal) -> None:
+    """Delivered / failed / awaiting receipt, and the failure codes in words."""
+    receipts = db.receipt_counts()
+    out.print(
+        f"receipts: delivered {receipts['delivered']:,}, failed {receipts['failed']:,}, "
+        f"awaiting receipt {receipts['awaiting']:,}"
+    )
+    failures = db.receipt_failures()
+    if failures:
+        out.print("delivery failures:")
+        for code, words, count in failures:
+            out.print(f"  {count:>7,}  {words or code or 'no error code'}")
+
+
+def _receiver_options(prefix: str) -> Callable[[Any], Any]:
+    def wrap(func: Any) -> Any:
+        func = click.option(
+            f"--{prefix}password",
+            "callback_password",
+            envvar="BW_CALLBACK_PASSWORD",
+            default=None,
+            help="Basic auth password callbacks must carry [BW_CALLBACK_PASSWORD].",
+        )(func)
+        func = click.option(
+            f"--{prefix}username",
+            "callback_username",
+            envvar="BW_CALLBACK_USERNAME",
+            default=None,
+            help="Basic auth user callbacks must carry [BW_CALLBACK_USERNAME].",
+        )(func)
+        return click.option(
+            "--path",
+            "callback_path",
+            default="/callbacks",
+            show_default=True,
+            help="The callback URL's path.",
+        )(func)
+
+    return wrap
+
+
+@campaign.command("receipts")
+@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--listen", required=True, metavar="HOST:PORT", help="Address to listen on.")
+@_receiver_options("")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@click.option("--until-settled", is_flag=True, help="Stop once no sent row awaits a receipt.")
+def campaign_receipts(
+    journal: Path,
+    listen: str,
+    callback_path: str,
+    callback_username: str | None,
+    callback_password: str | None,
+    duration: float | None,
+    until_settled: bool,
+) -> None:
+    """Listen for Bandwidth's callbacks and record delivery receipts in JOURNAL.
+
+    Point the messaging application's callback URL at http://HOST:PORT/callbacks. Runs until
+    Ctrl-C, --duration, or (--until-settled) until every sent row has its receipt.
+    """
+    parse_listen(listen)
+    if (callback_username is None) != (callback_password is None):
+        raise click.UsageError("give both --username and --password, or neither")
+    out = _console()
+
+    async def go() -> None:
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, done.set)
+
+        def check(db: Journal) -> None:
+            if until_settled and _awaiting(db) == 0:
+                done.set()
+
+        async with receipts_listener(
+            journal,
+            listen,
+            path=callback_path,
+            username=callback_username,
+            password=callback_password,
+            on_event=check,
+        ) as server:
+            out.print(f"listening for callbacks on {server.url}", highlight=False)
+            with Journal(journal) as db:
+                check(db)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(done.wait(), duration)
+            received = server.receiver.received
+        out.print(f"{received:,} events received")
+        with Journal(journal) as db:
+            print_receipts(out, db)
+
+    asyncio.run(go())
+
+
+@campaign.command("reconcile")
+@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--margin",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds searched before and after each row's send.",
+)
+@_credential_options
+def campaign_reconcile(journal: Path, margin: float, **kwargs: Any) -> None:
+    """Look up every `unknown` row of JOURNAL at Bandwidth and settle it.
+
+    Found: `sent` with its message id. Not found once its search window has closed: safe to
+    resend (`failed`, retried by the next run). Not found yet: left `unknown`.
+    """
+    creds = _pop_credentials(kwargs)
+    sender = _sender(creds)
+    out = _console()
+
+    async def go() -> Any:
+        async with sender:
+            return await reconcile(sender, journal, margin=margin)
+
+    try:
+        summary = asyncio.run(go())
+    except BwmsgError as exc:
+        raise click.ClickException(f"looking messages up failed: {exc}") from None
+    out.print(
+        f"unknown rows checked: {summary.checked:,}; found (now sent): {summary.found:,}; "
+        f"safe to resend: {summary.safe_to_resend:,}; window still open: {summary.waiting:,}; "
+        f"too old to look up: {summary.too_old:,}"
+    )
+    if summary.safe_to_resend:
+        out.print("Rerun the campaign to send the rows that are safe to resend.")

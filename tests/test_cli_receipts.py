@@ -1,0 +1,71 @@
+"""`bwmsg campaign run --receipts`, `campaign receipts`, `campaign reconcile` as subprocesses."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from bwmsg.campaign import Journal
+from bwmsg.simulator import Callbacks, Faults, Simulator
+from tests.test_cli_campaign import bwmsg, run_args, write_csv
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_run_with_receipts_then_receipts_until_settled(tmp_path: Path) -> None:
+    """Receipts recorded while sending and afterwards; status shows the simulator's counts."""
+    port = free_port()
+    listen = f"127.0.0.1:{port}"
+    journal = tmp_path / "j.db"
+    callbacks = Callbacks(
+        url=f"http://{listen}/callbacks", failed=0.3, duplicate=0.2, max_attempts=12
+    )
+    async with Simulator(seed=5, callbacks=callbacks) as sim:
+        code, out = await bwmsg(
+            sim, *run_args(write_csv(tmp_path / "r.csv", 60), journal, "--receipts", listen)
+        )
+        assert code == 0, out
+        code, out = await bwmsg(
+            sim,
+            "campaign",
+            "receipts",
+            journal,
+            "--listen",
+            listen,
+            "--until-settled",
+            "--duration",
+            "60",
+        )
+        assert code == 0, out
+        await sim.callbacks_done()
+        decided = [next(iter(o.values())) for o in sim.decided_outcomes.values()]
+        code, status = await bwmsg(sim, "campaign", "status", journal)
+    delivered = sum(c is None for c in decided)
+    failed = len(decided) - delivered
+    assert f"receipts: delivered {delivered}, failed {failed}, awaiting receipt 0" in status
+    with Journal(journal) as db:
+        codes = db.receipt_failures()
+    for code_, words, _ in codes:
+        assert words in status
+        assert str(code_) in words
+
+
+async def test_reconcile_command(tmp_path: Path) -> None:
+    """`campaign reconcile` settles the unknown rows left by dropped connections."""
+    journal = tmp_path / "j.db"
+    async with Simulator(seed=6, faults=Faults(drop_after_accept=0.2)) as sim:
+        code, out = await bwmsg(sim, *run_args(write_csv(tmp_path / "r.csv", 40), journal))
+        assert code == 0, out
+        with Journal(journal) as db:
+            unknown = db.counts()["unknown"]
+        sim.faults = Faults()
+        code, out = await bwmsg(sim, "campaign", "reconcile", journal, "--margin", "5")
+    assert code == 0, out
+    assert unknown > 0
+    assert f"unknown rows checked: {unknown}; found (now sent): {unknown};" in out
+    with Journal(journal) as db:
+        assert db.counts()["unknown"] == 0
