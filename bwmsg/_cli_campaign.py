@@ -33,6 +33,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from . import _loop
 from ._errors import BwmsgError
 from ._retry import RetryPolicy
 from ._segments import non_gsm_characters, segments
@@ -285,7 +286,7 @@ def campaign_run(**kwargs: Any) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     sender = _sender(creds, concurrency=kwargs["concurrency"], rate=rate, retry=retry)
-    code = asyncio.run(
+    code = _loop.run(
         _run(
             sender,
             recipients,
@@ -570,7 +571,7 @@ def send(**kwargs: Any) -> None:
             return await sender.send(request)
 
     try:
-        message = asyncio.run(go())
+        message = _loop.run(go())
     except BwmsgError as exc:
         raise click.ClickException(str(exc)) from None
     data = converter.unstructure(message)
@@ -662,7 +663,7 @@ def demo(rows: int, keep: Path | None, quiet: bool) -> None:
                 out.print(f"The simulator accepted {len(sim.accepted):,} messages.")
                 return summary
 
-        summary = asyncio.run(go())
+        summary = _loop.run(go())
         _print_summary(out, summary, journal)
         if keep:
             out.print(

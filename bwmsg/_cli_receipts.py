@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from . import _loop
 from ._cli_campaign import _console, _credential_options, _pop_credentials, _sender, campaign
 from ._errors import BwmsgError
 from .callbacks import CallbackEvent, CallbackServer
@@ -157,7 +158,7 @@ def campaign_receipts(
         with Journal(journal) as db:
             print_receipts(out, db)
 
-    asyncio.run(go())
+    _loop.run(go())
 
 
 @campaign.command("reconcile")
@@ -185,7 +186,7 @@ def campaign_reconcile(journal: Path, margin: float, **kwargs: Any) -> None:
             return await reconcile(sender, journal, margin=margin)
 
     try:
-        summary = asyncio.run(go())
+        summary = _loop.run(go())
     except BwmsgError as exc:
         raise click.ClickException(f"looking messages up failed: {exc}") from None
     out.print(

@@ -7,6 +7,7 @@ import contextlib
 
 import click
 
+from . import _loop
 from .simulator import Callbacks, Faults, Simulator
 
 __all__ = ["main"]
@@ -87,7 +88,7 @@ def simulator(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(sim))
+        _loop.run(_serve(sim))
 
 
 async def _serve(sim: Simulator) -> None:
