@@ -169,10 +169,15 @@ class ServerError(ApiError):
 
 
 class TransportError(BwmsgError):
-    """The request never reached the server (connection refused, DNS, connect timeout).
+    """The request never reached the server (connection refused, DNS, connect timeout, TLS).
 
-    The message was certainly not sent, so it is always safe to retry.
+    The message was certainly not sent, so it is always safe to retry; ``retryable`` is False
+    only where retrying cannot help (a certificate that is not trusted, a malformed URL).
     """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class AmbiguousSendError(BwmsgError):

@@ -38,7 +38,8 @@ class RetryPolicy:
     What is retried:
 
     - an answer whose status is in ``retry_statuses`` (Bandwidth neither sent nor billed it);
-    - a connection that failed before the request was written (:class:`~bwmsg.TransportError`);
+    - a connection that failed before the request was written (:class:`~bwmsg.TransportError`),
+      unless retrying cannot help (an untrusted certificate);
     - a timeout or dropped connection after the request was written
       (:class:`~bwmsg.AmbiguousSendError`) only when ``retry_ambiguous`` is True, because the
       message may already have been accepted and a retry can send it twice.
@@ -64,7 +65,7 @@ class RetryPolicy:
         if isinstance(error, ApiError):
             return error.status in self.retry_statuses
         if isinstance(error, TransportError):
-            return True
+            return error.retryable
         if isinstance(error, AmbiguousSendError):
             return self.retry_ambiguous
         return False

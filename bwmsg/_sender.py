@@ -494,11 +494,15 @@ class Sender:
                     reason=response.reason,
                     retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 )
+        except (aiohttp.ClientSSLError, aiohttp.InvalidURL) as exc:
+            # TLS refused (untrusted certificate ...) or a bad URL: nothing was written, and
+            # asking again cannot help.
+            return _caused(
+                TransportError(f"could not send to {self.base_url}: {exc}", retryable=False), exc
+            )
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The connection was never made, so nothing was written.
             return _caused(TransportError(f"could not connect to {self.base_url}: {exc}"), exc)
-        except (aiohttp.InvalidURL, aiohttp.ClientSSLError) as exc:
-            return _caused(TransportError(f"could not send to {self.base_url}: {exc}"), exc)
         except asyncio.TimeoutError as exc:
             return _caused(
                 AmbiguousSendError(

@@ -39,6 +39,11 @@ def test_transport_errors_are_always_retried() -> None:
     assert RetryPolicy().next_delay(TransportError("refused"), 1) is not None
 
 
+def test_transport_errors_that_cannot_heal_are_not_retried() -> None:
+    """A TransportError marked not retryable (an untrusted certificate) is final."""
+    assert RetryPolicy().next_delay(TransportError("bad cert", retryable=False), 1) is None
+
+
 def test_ambiguous_only_when_asked() -> None:
     """Ambiguous failures are retried only with retry_ambiguous=True."""
     error = AmbiguousSendError("timeout")

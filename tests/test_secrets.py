@@ -253,9 +253,12 @@ async def test_tls_is_verified_by_default(
         retry=RetryPolicy(base_delay=0),
         timeout=10,
     ) as sender:
-        with pytest.raises(TransportError, match="certificate"):
+        with pytest.raises(TransportError, match="certificate") as info:
             await sender.send(request)
+        [result] = [r async for r in sender.send_many([request])]
     assert bodies == []  # the request never left the client
+    assert not info.value.retryable
+    assert result.attempts == 1  # retrying cannot make the certificate trusted
     assert PASSWORD not in log_text(debug_logs)
 
 
