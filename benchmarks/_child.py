@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import ACCOUNT_ID, APPLICATION_ID, PASSWORD, USERNAME  # noqa: E402
+from _server import ACCOUNT_ID, APPLICATION_ID, PASSWORD, USERNAME
 
 FROM = "+19195550000"
 AUTH = "Basic dXNlcjpwYXNz"  # user:pass
@@ -55,7 +55,11 @@ async def _raw(spec: dict[str, Any], encode: str) -> Callable[[int], Coroutine[A
     url = spec["url"]
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=spec["concurrency"]),
-        headers={"Authorization": AUTH, "Content-Type": "application/json", "Accept": "application/json"},
+        headers={
+            "Authorization": AUTH,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
     )
     fixed = json.dumps(
         {"to": [to_number(0)], "from": FROM, "text": text_for(0), "applicationId": APPLICATION_ID},
@@ -66,6 +70,7 @@ async def _raw(spec: dict[str, Any], encode: str) -> Callable[[int], Coroutine[A
 
         dumps, loads = orjson.dumps, orjson.loads
     else:
+
         def dumps(obj: Any) -> bytes:
             return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -84,8 +89,12 @@ async def _raw(spec: dict[str, Any], encode: str) -> Callable[[int], Coroutine[A
                         ok += response.status == 202
                 else:
                     body = dumps(
-                        {"to": [to_number(i)], "from": FROM, "text": text_for(i),
-                         "applicationId": APPLICATION_ID}
+                        {
+                            "to": [to_number(i)],
+                            "from": FROM,
+                            "text": text_for(i),
+                            "applicationId": APPLICATION_ID,
+                        }
                     )
                     async with session.post(url, data=body) as response:
                         data = loads(await response.read())
@@ -125,8 +134,10 @@ async def _bwmsg(spec: dict[str, Any], mode: str) -> Callable[[int], Coroutine[A
         if mode == "gather":
             # The naive way: every request and every coroutine exists at once.
             messages = await asyncio.gather(
-                *(sender.send(MessageRequest(to=to_number(i), from_=FROM, text=text_for(i)))
-                  for i in range(n))
+                *(
+                    sender.send(MessageRequest(to=to_number(i), from_=FROM, text=text_for(i)))
+                    for i in range(n)
+                )
             )
             return sum(1 for m in messages if m.id)
         ok = 0
@@ -165,7 +176,10 @@ def _sdk(spec: dict[str, Any]) -> Callable[[int], int]:
         def worker(k: int) -> None:
             for i in it:
                 request = MessageRequest(
-                    application_id=APPLICATION_ID, to=[to_number(i)], var_from=FROM, text=text_for(i)
+                    application_id=APPLICATION_ID,
+                    to=[to_number(i)],
+                    var_from=FROM,
+                    text=text_for(i),
                 )
                 message = api.create_message(ACCOUNT_ID, request)
                 counts[k] += bool(message.id)
@@ -244,8 +258,14 @@ async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
     seconds = spec["seconds"]
     permits: list[tuple[float, int]] = []
     async with Sender(
-        ACCOUNT_ID, USERNAME, PASSWORD, application_id=APPLICATION_ID,
-        base_url=spec["base_url"], concurrency=spec["concurrency"], rate=rate, session=session,
+        ACCOUNT_ID,
+        USERNAME,
+        PASSWORD,
+        application_id=APPLICATION_ID,
+        base_url=spec["base_url"],
+        concurrency=spec["concurrency"],
+        rate=rate,
+        session=session,
     ) as sender:
         # Benchmark-only instrumentation of a private attribute: when the throttle lets each
         # request go. Skipped if the Sender is built differently.
@@ -289,6 +309,7 @@ def main() -> None:
         wall, cpu = time.perf_counter() - t0, cpu_now() - cpu0
         extra: dict[str, Any] = {}
     else:
+
         async def main_async() -> tuple[int, float, float, int, dict[str, Any]]:
             if contender == "throttle":
                 rss0, cpu0, t0 = vm_rss_kb(), cpu_now(), time.perf_counter()
@@ -313,8 +334,19 @@ def main() -> None:
             ok, wall, cpu, rss0, extra = asyncio.run(main_async())
 
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"ok": ok, "n": n, "wall": wall, "cpu": cpu, "rss_before_kb": rss0,
-                      "maxrss_kb": maxrss, **extra}))
+    print(
+        json.dumps(
+            {
+                "ok": ok,
+                "n": n,
+                "wall": wall,
+                "cpu": cpu,
+                "rss_before_kb": rss0,
+                "maxrss_kb": maxrss,
+                **extra,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -139,18 +139,25 @@ def run_child(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
     """A GitHub-flavoured Markdown table (also readable on a terminal)."""
     cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     align = align or "l" + "r" * (len(headers) - 1)
 
     def line(values: Sequence[str]) -> str:
         out = []
-        for v, w, a in zip(values, widths, align):
+        for v, w, a in zip(values, widths, align, strict=False):
             out.append(v.ljust(w) if a == "l" else v.rjust(w))
         return "| " + " | ".join(out) + " |"
 
-    rule = "|" + "|".join(
-        ("-" * (w + 1) + ":" if a == "r" else ":" + "-" * (w + 1)) for w, a in zip(widths, align)
-    ) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":" if a == "r" else ":" + "-" * (w + 1))
+            for w, a in zip(widths, align, strict=False)
+        )
+        + "|"
+    )
     return "\n".join([line(headers), rule, *(line(r) for r in cells)])
 
 

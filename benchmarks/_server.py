@@ -13,6 +13,7 @@ Run ``python benchmarks/_server.py`` to start one by hand and print its URL (Ctr
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import os
 import shutil
@@ -44,10 +45,8 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent(cpu: int | None) -> None:
     # preexec_fn: the server gets SIGTERM if the benchmark process dies without stopping it.
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
 
@@ -83,18 +82,37 @@ def cpu_seconds(pid: int) -> float:
 
 def ensure_nginx() -> str | None:
     """Path of the nginx binary, installing Debian's package when missing and allowed."""
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if found or os.environ.get("BWBENCH_NO_INSTALL") or os.geteuid() != 0 or not shutil.which("apt-get"):
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if (
+        found
+        or os.environ.get("BWBENCH_NO_INSTALL")
+        or os.geteuid() != 0
+        or not shutil.which("apt-get")
+    ):
         return found
     print("nginx not found: apt-get install -y nginx ...", file=sys.stderr)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], env=env, check=False,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "nginx"],
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
     if not shutil.which("nginx"):
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], env=env, check=False,
-                       stdout=subprocess.DEVNULL)
-    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+        subprocess.run(
+            ["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL
+        )
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "nginx"],
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+    return shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
 
 
 class ReferenceServer:
@@ -104,7 +122,9 @@ class ReferenceServer:
         if kind not in ("auto", "nginx", "python"):
             raise ValueError(f"server kind must be auto, nginx or python, not {kind!r}")
         self.requested = kind
-        self.cpu: int | None = cpu if cpu in os.sched_getaffinity(0) and os.cpu_count() != 1 else None
+        self.cpu: int | None = (
+            cpu if cpu in os.sched_getaffinity(0) and os.cpu_count() != 1 else None
+        )
         self.kind = ""
         self.version = ""
         self.port = 0

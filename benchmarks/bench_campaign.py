@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     CLIENT_CPU,
     base_parser,
     machine_block,
@@ -33,7 +33,7 @@ from _common import (  # noqa: E402
     wait_quiet,
     write_section,
 )
-from _server import ReferenceServer  # noqa: E402
+from _server import ReferenceServer
 
 TARGET = 0.7
 TEXT = "Hi {name}, your code is {code}"
@@ -53,12 +53,17 @@ async def _child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
 
     template = Template(text=TEXT, from_="+19195550000")
     sender = Sender(
-        "9900000", "user", "pass", application_id="app", base_url=spec["base_url"],
+        "9900000",
+        "user",
+        "pass",
+        application_id="app",
+        base_url=spec["base_url"],
         concurrency=spec["concurrency"],
     )
     async with sender:
         t0, c0 = time.perf_counter(), time.process_time()
         if mode == "bare":
+
             def requests() -> Any:
                 for _, columns in read_rows(spec["csv"]):
                     assert isinstance(columns, dict)
@@ -79,7 +84,9 @@ def run_one(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     wait_quiet()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", mode, json.dumps(spec)],
-        capture_output=True, text=True, timeout=1800,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     if proc.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
@@ -101,15 +108,18 @@ def main() -> None:
     repeat = args.repeat or (1 if args.quick else 3)
 
     runs: dict[str, list[dict[str, Any]]] = {"bare": [], "campaign": []}
-    with tempfile.TemporaryDirectory(prefix="bwbench-campaign-") as tmp, \
-            ReferenceServer(args.server) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="bwbench-campaign-") as tmp,
+        ReferenceServer(args.server) as server,
+    ):
         recipients = Path(tmp) / "recipients.csv"
         write_recipients(recipients, n)
         print(f"server: {server.describe()}; N = {n:,}, concurrency {args.concurrency}")
         for k in range(repeat):
             for mode in ("bare", "campaign"):
                 spec = {
-                    "base_url": server.base_url, "csv": str(recipients),
+                    "base_url": server.base_url,
+                    "csv": str(recipients),
                     "journal": str(Path(tmp) / f"journal-{k}.db"),
                     "concurrency": args.concurrency,
                 }
@@ -122,14 +132,20 @@ def main() -> None:
 
     best = {mode: max(rs, key=lambda r: n / r["wall"]) for mode, rs in runs.items()}
     rows = []
-    for mode, label in (("bare", "bare send_many (CSV rows rendered)"),
-                        ("campaign", "run_campaign with a new journal")):
+    for mode, label in (
+        ("bare", "bare send_many (CSV rows rendered)"),
+        ("campaign", "run_campaign with a new journal"),
+    ):
         r = best[mode]
-        rows.append([
-            label, f"{n / r['wall']:,.0f}", f"{r['cpu'] / n * 1e6:.1f}",
-            f"{r['maxrss_kb'] / 1024:.0f}",
-            f"{(n / r['wall']) / (n / best['bare']['wall']):.2f}",
-        ])
+        rows.append(
+            [
+                label,
+                f"{n / r['wall']:,.0f}",
+                f"{r['cpu'] / n * 1e6:.1f}",
+                f"{r['maxrss_kb'] / 1024:.0f}",
+                f"{(n / r['wall']) / (n / best['bare']['wall']):.2f}",
+            ]
+        )
     tab = table(["contender", "msg/s", "µs CPU/msg", "peak RSS MB", "× bare"], rows)
     ratio = best["bare"]["wall"] / best["campaign"]["wall"]
     verdict = (

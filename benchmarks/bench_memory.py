@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, mb, run_child, table, write_section  # noqa: E402
-from _server import ReferenceServer  # noqa: E402
+from _common import base_parser, machine_block, mb, run_child, table, write_section
+from _server import ReferenceServer
 
 TARGET_MB = 20
 
@@ -35,8 +35,10 @@ def main() -> None:
     peaks: dict[int, int] = {}
     with ReferenceServer(args.server) as server:
         print(f"server: {server.describe()}", flush=True)
-        for contender, label in (("bwmsg", "send_many, lazy generator"),
-                                 ("bwmsg-gather", "naive asyncio.gather of send()")):
+        for contender, label in (
+            ("bwmsg", "send_many, lazy generator"),
+            ("bwmsg-gather", "naive asyncio.gather of send()"),
+        ):
             for n in counts:
                 if contender == "bwmsg-gather" and n > gather_max:
                     rows.append([label, f"{n:,}", "not run", "", "", "", "", ""])
@@ -73,8 +75,16 @@ def main() -> None:
         description = server.describe()
 
     tab = table(
-        ["contender", "N", "msg/s", "µs CPU/msg", "RSS before MB", "peak RSS MB",
-         "growth in run MB", "other load"],
+        [
+            "contender",
+            "N",
+            "msg/s",
+            "µs CPU/msg",
+            "RSS before MB",
+            "peak RSS MB",
+            "growth in run MB",
+            "other load",
+        ],
         rows,
     )
     small, large = min(peaks), max(peaks)
@@ -86,10 +96,10 @@ def main() -> None:
     )
     print(f"\n{tab}\n\n{verdict}")
     notes = (
-        f"Concurrency {args.concurrency}. \"RSS before\" is the process's resident memory after "
-        "imports and a warm-up, just before the N messages; \"peak RSS\" its maximum over the "
-        "whole process; \"growth\" the difference. The gather rows hold every request, coroutine "
-        f"and result at once; N above {gather_max:,} is not run for gather. \"other load\": CPU "
+        f'Concurrency {args.concurrency}. "RSS before" is the process\'s resident memory after '
+        'imports and a warm-up, just before the N messages; "peak RSS" its maximum over the '
+        'whole process; "growth" the difference. The gather rows hold every request, coroutine '
+        f'and result at once; N above {gather_max:,} is not run for gather. "other load": CPU '
         "used meanwhile by anything but the client and the server, in % of one CPU."
     )
     if not args.no_write:

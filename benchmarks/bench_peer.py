@@ -20,8 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, mb, run_child, table, write_section  # noqa: E402
-from _server import ReferenceServer  # noqa: E402
+from _common import base_parser, machine_block, mb, run_child, table, write_section
+from _server import ReferenceServer
 
 TARGET = 4.0
 
@@ -94,7 +94,7 @@ def main() -> None:
     notes = (
         f"N = {n:,} messages per run; each row the median (by msg/s) of {repeat} run(s), "
         "contenders interleaved, after a warm-up of 2 × threads messages. CPU is user + system "
-        "time of the whole client process (all threads). \"other load\": CPU used meanwhile by "
+        'time of the whole client process (all threads). "other load": CPU used meanwhile by '
         "anything but the client and the server, in % of one CPU."
     )
     if not args.no_write:

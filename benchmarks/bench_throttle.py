@@ -23,8 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, run_child, table, write_section  # noqa: E402
-from _server import ReferenceServer  # noqa: E402
+from _common import base_parser, machine_block, run_child, table, write_section
+from _server import ReferenceServer
 
 TOLERANCE = 0.03
 
@@ -86,8 +86,9 @@ def main() -> None:
 
     with ReferenceServer(args.server) as server:
         print(f"server: {server.describe()}", flush=True)
-        print(f"throttling at {rate:g} segments/s, burst {burst:g}, for {seconds:g} s ...",
-              flush=True)
+        print(
+            f"throttling at {rate:g} segments/s, burst {burst:g}, for {seconds:g} s ...", flush=True
+        )
         r = run_child(
             {
                 "contender": "throttle",
@@ -113,8 +114,10 @@ def main() -> None:
         ["requests charged 1 / 2 / 3 segments", *both("", "{kinds}")],
         ["achieved rate over the run (segments/s)", *both("", "{achieved:.1f} ({error:+.2%})")],
         ["achieved rate after the first second", *both("", "{steady:.1f} ({steady_error:+.2%})")],
-        [f"most segments in a 1-s window (bucket allows {rate + burst:g})",
-         *both("", "{window_max:,}")],
+        [
+            f"most segments in a 1-s window (bucket allows {rate + burst:g})",
+            *both("", "{window_max:,}"),
+        ],
         [f"largest burst seen (must be ≤ {burst:g})", *both("", "{worst:.1f}")],
         ["  over the interval (s)", *both("", "{worst_from:.3f} to {worst_to:.3f}")],
     ]
@@ -127,7 +130,8 @@ def main() -> None:
     ok_burst = judged["worst"] <= burst + 1e-6
     verdict = (
         f"set {rate:g} segments/s, burst {burst:g}, {seconds:g} s, concurrency "
-        f"{args.concurrency}: achieved {judged['achieved']:.1f} segments/s ({judged['error']:+.2%}; "
+        f"{args.concurrency}: achieved {judged['achieved']:.1f} segments/s "
+        f"({judged['error']:+.2%}; "
         f"target within ±{TOLERANCE:.0%}: {'met' if ok_rate else 'NOT met'}); largest burst "
         f"{judged['worst']:.1f} segments at the throttle (target never above {burst:g}: "
         f"{'met' if ok_burst else 'NOT met'}); on the wire {wire['worst']:.1f}; "
@@ -135,10 +139,10 @@ def main() -> None:
     )
     print(f"\n{tab}\n\n{verdict}")
     notes = (
-        "Two clocks. \"On the wire\": when each request body was written to its socket "
+        'Two clocks. "On the wire": when each request body was written to its socket '
         "(aiohttp's on_request_chunk_sent trace); it adds the event loop's lateness between the "
         "throttle's decision and the write, which can differ from request to request, so a "
-        "burst may look a segment or two larger there than the throttle let through. \"At the "
+        'burst may look a segment or two larger there than the throttle let through. "At the '
         "throttle\": when the Sender's throttle returned for each request (benchmark-only "
         "instrumentation of its private `_throttle.acquire`); the targets are judged on it. "
         "The bucket starts full, so the whole-run rate includes one initial burst (at most "

@@ -18,15 +18,14 @@ interleaved). Usage: ``.venv/bin/python benchmarks/bench_throughput.py [--quick]
 from __future__ import annotations
 
 import importlib.util
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, mb, run_child, table, write_section  # noqa: E402
-from _server import ReferenceServer  # noqa: E402
+from _common import base_parser, machine_block, mb, run_child, table, write_section
+from _server import ReferenceServer
 
 TARGET_RATE, TARGET_CPU, TARGET_UVLOOP = 0.85, 1.2, 1.1
 
@@ -50,7 +49,9 @@ def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", help="message counts (default 20000 100000)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 256])
-    parser.add_argument("--repeat", type=int, help="runs per cell, median kept (default 3; 1 quick)")
+    parser.add_argument(
+        "--repeat", type=int, help="runs per cell, median kept (default 3; 1 quick)"
+    )
     args = parser.parse_args()
     counts = args.n or ([5000] if args.quick else [20_000, 100_000])
     repeat = args.repeat or (1 if args.quick else 3)
@@ -78,14 +79,17 @@ def main() -> None:
                             }
                         )
                         if r["ok"] != n:
-                            raise SystemExit(f"{label}: only {r['ok']} of {n} messages were accepted")
+                            raise SystemExit(
+                                f"{label}: only {r['ok']} of {n} messages were accepted"
+                            )
                         server_cpu = server.cpu_seconds() - cpu0
                         r["server_busy"] = server_cpu / r["wall"]
                         r["other_load"] = max(0.0, r["others_cpu"] - server_cpu) / r["outer_wall"]
                         r["rate"] = n / r["wall"]
                         runs[k].append(r)
                         print(
-                            f"  N={n} c={conc} run {rep + 1}/{repeat} {label}: {r['rate']:,.0f} msg/s, "
+                            f"  N={n} c={conc} run {rep + 1}/{repeat} {label}: "
+                            f"{r['rate']:,.0f} msg/s, "
                             f"{r['cpu'] / n * 1e6:.1f} us CPU/msg",
                             flush=True,
                         )
@@ -108,8 +112,16 @@ def main() -> None:
                     )
                 title = f"N = {n:,}, concurrency {conc}"
                 tab = table(
-                    ["contender", "msg/s", "µs CPU/msg", "peak RSS MB", "× ceiling msg/s",
-                     "× ceiling CPU", "server CPU", "other load"],
+                    [
+                        "contender",
+                        "msg/s",
+                        "µs CPU/msg",
+                        "peak RSS MB",
+                        "× ceiling msg/s",
+                        "× ceiling CPU",
+                        "server CPU",
+                        "other load",
+                    ],
                     rows,
                 )
                 print(f"\n{title}\n{tab}\n", flush=True)
@@ -125,7 +137,7 @@ def main() -> None:
         "fresh process, after a warm-up of 2 × concurrency messages that opens the connections. "
         "CPU is the client's user + system time over the N messages; peak RSS is the client "
         "process's maximum. \"server CPU\" is the server's CPU time over the client's wall time: "
-        "well under 100 % means the server was not the bottleneck. \"other load\" is the CPU "
+        'well under 100 % means the server was not the bottleneck. "other load" is the CPU '
         "that the rest of the machine used meanwhile, in % of one CPU: more than a few % means "
         "something else was running and the row is suspect. "
         f"Keep-alive: {reqs:,} requests over {conns:,} connections in the whole run."
@@ -144,7 +156,9 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[(len(ordered) - 1) // 2] if len(ordered) % 2 == 0 else ordered[len(ordered) // 2]
 
 
-def _verdicts(title: str, plan: list[tuple[str, str, str]], best: dict[int, dict[str, Any]]) -> list[str]:
+def _verdicts(
+    title: str, plan: list[tuple[str, str, str]], best: dict[int, dict[str, Any]]
+) -> list[str]:
     ceiling = best[0]
     index = {(c, loop): k for k, (_, c, loop) in enumerate(plan)}
     out = []
