@@ -113,6 +113,8 @@ def parse_datetime(value: str) -> datetime:
 
 
 def _to_tuple(value: object) -> tuple[Any, ...]:
+    if type(value) is str:
+        return (value,)
     if value is None:
         return ()
     if isinstance(value, (str, bytes)):
@@ -254,6 +256,29 @@ def _check_media(media: tuple[Any, ...], errors: list[FieldError]) -> None:
             )
 
 
+_IS_E164 = _E164.fullmatch
+
+
+def _plainly_valid(req: MessageRequest) -> bool:
+    # The common case (one recipient, E.164 numbers, text, no media or expiration) checked
+    # cheaply: building requests is on send_many's hot path. Anything else gets _validate.
+    to = req.to
+    if len(to) != 1 or type(to[0]) is not str or not _IS_E164(to[0]):
+        return False
+    if type(req.from_) is not str or not _IS_E164(req.from_):
+        return False
+    text, tag, app = req.text, req.tag, req.application_id
+    return (
+        type(text) is str
+        and len(text) <= MAX_TEXT_LENGTH
+        and not req.media
+        and (tag is None or (type(tag) is str and len(tag) <= MAX_TAG_LENGTH))
+        and (app is None or (type(app) is str and bool(app.strip())))
+        and (req.priority is None or type(req.priority) is Priority)
+        and req.expiration is None
+    )
+
+
 def _validate(req: MessageRequest, errors: list[FieldError]) -> None:
     _check_number_list(req.to, errors)
     _check_from(req.from_, errors)
@@ -366,6 +391,8 @@ class MessageRequest:
     expiration: datetime | None = attrs.field(default=None, converter=_to_expiration)
 
     def __attrs_post_init__(self) -> None:
+        if _plainly_valid(self):
+            return
         errors: list[FieldError] = []
         _validate(self, errors)
         if errors:

@@ -221,6 +221,14 @@ class Sender:
         self._runs: set[asyncio.Task[Any]] = set()
         self._trace_configs = list(trace_configs) if trace_configs else None
         self._ssl = ssl
+        # Per-request settings for a session given by the user; our own has them as defaults.
+        self._post_options: dict[str, Any] = {
+            "timeout": self._client_timeout,
+            "raise_for_status": False,
+            "allow_redirects": False,
+            "ssl": ssl,
+        }
+        self._session_headers: dict[str, str] | None = None
         self._stats = Stats()
 
     @classmethod
@@ -284,14 +292,24 @@ class Sender:
             raise RuntimeError("this Sender is closed; create a new one")
         if self._state is _State.UNOPENED:
             if self._session is None:
+                # Our own session carries the per-request settings as its defaults (and the
+                # headers too, when they never change): aiohttp then has less to merge per
+                # request on the hot path.
                 connector = aiohttp.TCPConnector(
                     limit=self.concurrency,
                     ttl_dns_cache=300,
                     keepalive_timeout=KEEPALIVE_TIMEOUT,
+                    ssl=self._ssl,
                 )
                 self._session = aiohttp.ClientSession(
-                    connector=connector, trace_configs=self._trace_configs
+                    connector=connector,
+                    trace_configs=self._trace_configs,
+                    timeout=self._client_timeout,
+                    headers=self._credentials.static_headers,
+                    raise_for_status=False,
                 )
+                self._session_headers = self._credentials.static_headers
+                self._post_options = {"allow_redirects": False}
             self._inflight = asyncio.Semaphore(self.concurrency)
             self._state = _State.OPENED
         assert self._session is not None
@@ -397,8 +415,23 @@ class Sender:
                 async with self._inflight:
                     stats.in_flight += 1
                     sent_at = loop.time()
+                    # The request is made inline (not in a helper coroutine): this is the hot
+                    # path of send_many, and every await layer costs.
                     try:
-                        outcome = await self._attempt(session, body, headers)
+                        async with session.post(
+                            self._url,
+                            data=body,
+                            headers=None if headers is self._session_headers else headers,
+                            **self._post_options,
+                        ) as response:
+                            status = response.status
+                            try:
+                                payload: bytes | None = await response.read()
+                            except (aiohttp.ClientError, asyncio.TimeoutError):
+                                payload = None
+                            outcome = self._answer(status, payload, response)
+                    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                        outcome = self._failure(exc)
                     finally:
                         stats.in_flight -= 1
                     stats.latency(loop.time() - sent_at)
@@ -461,64 +494,51 @@ class Sender:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    async def _attempt(
-        self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]
+    def _answer(
+        self, status: int, payload: bytes | None, response: aiohttp.ClientResponse
     ) -> Message | BwmsgError | None:
-        """One HTTP request. Returns the Message, the error, or None for an unreadable 2xx."""
-        try:
-            async with session.post(
-                self._url,
-                data=body,
-                headers=headers,
-                timeout=self._client_timeout,
-                raise_for_status=False,
-                allow_redirects=False,
-                ssl=self._ssl,
-            ) as response:
-                status = response.status
-                try:
-                    payload = await response.read()
-                except (aiohttp.ClientError, asyncio.TimeoutError):
-                    if 200 <= status < 300:
-                        return None
-                    payload = b""
-                if 200 <= status < 300:
-                    try:
-                        data = _convert.loads(payload)
-                    except (ValueError, RecursionError):  # accepted, answer unreadable
-                        return None
-                    return _convert.message_from_json(data)
-                return api_error_from_response(
-                    status,
-                    payload,
-                    reason=response.reason,
-                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                )
-        except (aiohttp.ClientSSLError, aiohttp.InvalidURL) as exc:
+        """What an answer means: the Message, the error, or None for an unreadable 2xx."""
+        if 200 <= status < 300:
+            if payload is None:  # the status was read, the body cut off: still accepted
+                return None
+            try:
+                data = _convert.loads(payload)
+            except (ValueError, RecursionError):  # accepted, answer unreadable
+                return None
+            return _convert.message_from_json(data)
+        return api_error_from_response(
+            status,
+            payload or b"",
+            reason=response.reason,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    def _failure(self, exc: BaseException) -> BwmsgError:
+        """What a failed request means: sent for sure not, or perhaps."""
+        if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.InvalidURL)):
             # TLS refused (untrusted certificate ...) or a bad URL: nothing was written, and
             # asking again cannot help.
             return _caused(
                 TransportError(f"could not send to {self.base_url}: {exc}", retryable=False), exc
             )
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
             # The connection was never made, so nothing was written.
             return _caused(TransportError(f"could not connect to {self.base_url}: {exc}"), exc)
-        except asyncio.TimeoutError as exc:
+        if isinstance(exc, asyncio.TimeoutError):
             return _caused(
                 AmbiguousSendError(
                     f"no answer within {self.timeout:g}s: the message may have been sent"
                 ),
                 exc,
             )
-        except aiohttp.ClientError as exc:
-            # Disconnected, reset, truncated answer ...: the request may have been read.
-            return _caused(
-                AmbiguousSendError(
-                    f"the connection failed after the request was sent ({type(exc).__name__}: "
-                    f"{exc}): the message may have been sent"
-                ),
-                exc,
-            )
+        # Disconnected, reset, truncated answer ...: the request may have been read.
+        return _caused(
+            AmbiguousSendError(
+                f"the connection failed after the request was sent ({type(exc).__name__}: "
+                f"{exc}): the message may have been sent"
+            ),
+            exc,
+        )
 
     # -- many messages ---------------------------------------------------------------------------
 
