@@ -471,6 +471,12 @@ def _when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
+def _iso(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+
+
 def _guard(value: object) -> object:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
@@ -493,7 +499,7 @@ def _guard(value: object) -> object:
     "--raw", is_flag=True, help="CSV: do not neutralise cells a spreadsheet would run as formulas."
 )
 def campaign_export(journal: Path, fmt: str, output: Path | None, raw: bool) -> None:
-    """One record per row of JOURNAL: row, to, state, message_id, error, attempts, ..."""
+    """One record per row of JOURNAL: row, to, state, message_id, error, attempts, receipt..."""
     fields = [
         "row",
         "to",
@@ -506,6 +512,9 @@ def campaign_export(journal: Path, fmt: str, output: Path | None, raw: bool) -> 
         "segments",
         "encoding",
         "updated",
+        "receipt",
+        "receipt_code",
+        "receipt_description",
     ]
     with contextlib.ExitStack() as stack:
         handle: IO[str] = (
@@ -529,7 +538,10 @@ def campaign_export(journal: Path, fmt: str, output: Path | None, raw: bool) -> 
                 "attempts": r["attempts"],
                 "segments": r["segments"],
                 "encoding": r["encoding"],
-                "updated": r["updated"],
+                "updated": _iso(r["updated"]),
+                "receipt": r["receipt"],
+                "receipt_code": r["receipt_code"],
+                "receipt_description": r["receipt_description"],
             }
             if writer is not None:
                 values = [record[f] for f in fields]

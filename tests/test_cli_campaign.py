@@ -201,7 +201,8 @@ async def test_status_and_export(tmp_path: Path) -> None:
     with out.open(encoding="utf-8") as handle:
         records = list(csv.DictReader(handle))
     assert len(records) == 30
-    assert {"row", "to", "state", "message_id", "error", "attempts"} <= set(records[0])
+    assert {"row", "to", "state", "message_id", "error", "attempts", "receipt"} <= set(records[0])
+    assert records[1]["updated"].endswith("Z")
     assert records[1]["to"].startswith("'+1919")  # neutralised for spreadsheets
     assert records[0]["state"] == "failed"
     assert len(jsonl.strip().splitlines()) == 30
