@@ -749,17 +749,13 @@ class _Feed:
             return None
         assert self._sync is not None
         try:
-            request = next(self._sync)
+            return self._numbered(next(self._sync))
         except StopIteration:
-            self._done = True
+            self._end(None)
             return None
         except Exception as exc:  # the input's own failure
-            self._done = True
-            self.error = exc
+            self._end(exc)
             return None
-        index = self._next
-        self._next += 1
-        return index, request
 
     async def take(self) -> tuple[int, MessageRequest] | None:
         if self._lock is None:
@@ -769,17 +765,22 @@ class _Feed:
             if self._done:
                 return None
             try:
-                request = await anext(self._async)
+                return self._numbered(await anext(self._async))
             except StopAsyncIteration:
-                self._done = True
+                self._end(None)
                 return None
             except Exception as exc:  # the input's own failure
-                self._done = True
-                self.error = exc
+                self._end(exc)
                 return None
+
+    def _numbered(self, request: MessageRequest) -> tuple[int, MessageRequest]:
         index = self._next
         self._next += 1
         return index, request
+
+    def _end(self, error: Exception | None) -> None:
+        self._done = True
+        self.error = error
 
 
 def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:
