@@ -534,8 +534,8 @@ class Sender:
         # Disconnected, reset, truncated answer ...: the request may have been read.
         return _caused(
             AmbiguousSendError(
-                f"the connection failed after the request was sent ({type(exc).__name__}: "
-                f"{exc}): the message may have been sent"
+                f"the connection failed after the request was sent ({type(exc).__name__}): "
+                "the message may have been sent"
             ),
             exc,
         )
