@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import signal
 import sys
 from collections import Counter
@@ -15,29 +14,9 @@ import pytest
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Faults, Simulator
+from tests.cli_helpers import env_for, write_csv
 
 TEXT = "Hi {name}, doors open at 7"
-
-
-def write_csv(path: Path, n: int, bad: tuple[int, ...] = ()) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["to", "name"])
-        for i in range(n):
-            writer.writerow(["555-0000" if i in bad else f"+1919{i:07d}", f"Person {i}"])
-    return path
-
-
-def env_for(sim: Simulator) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BW_")}
-    env.update(
-        BW_ACCOUNT_ID="9900000",
-        BW_USERNAME=sim.username,
-        BW_PASSWORD=sim.password,
-        BW_MESSAGING_APPLICATION_ID="app",
-        BW_MESSAGING_BASE_URL=sim.base_url,
-    )
-    return env
 
 
 async def start(sim: Simulator, *args: str | Path) -> asyncio.subprocess.Process:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Callbacks, Faults, Simulator
-from tests.test_cli_campaign import bwmsg, run_args, write_csv
+from tests.cli_helpers import write_csv
+from tests.test_cli_campaign import bwmsg, run_args
 
 
 def free_port() -> int:

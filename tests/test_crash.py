@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import os
 import random
 import signal
@@ -27,6 +26,7 @@ from typing import Any
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Faults, Simulator
+from tests.cli_helpers import env_for, write_csv
 
 N = int(os.environ.get("BWMSG_CRASH_N", "20000"))
 KILLS = int(os.environ.get("BWMSG_CRASH_KILLS", "5"))
@@ -41,26 +41,6 @@ FAULTS = Faults(
     latency=0.001,
     latency_distribution="exponential",
 )
-
-
-def write_recipients(path: Path, n: int) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["to", "name"])
-        writer.writerows([f"+1919{i:07d}", f"Person {i}"] for i in range(n))
-    return path
-
-
-def environment(sim: Simulator) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BW_")}
-    env.update(
-        BW_ACCOUNT_ID="9900000",
-        BW_USERNAME=sim.username,
-        BW_PASSWORD=sim.password,
-        BW_MESSAGING_APPLICATION_ID="app",
-        BW_MESSAGING_BASE_URL=sim.base_url,
-    )
-    return env
 
 
 async def start(sim: Simulator, recipients: Path, journal: Path) -> asyncio.subprocess.Process:
@@ -82,7 +62,7 @@ async def start(sim: Simulator, recipients: Path, journal: Path) -> asyncio.subp
         "--retry-delay",
         "0.01",
         "--quiet",
-        env=environment(sim),
+        env=env_for(sim),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -97,7 +77,7 @@ def rows_of(journal: Path) -> dict[int, dict[str, Any]]:
 
 async def test_sigkill_at_random_points_and_resume(tmp_path: Path) -> None:
     """SIGKILLed at random points and resumed: all final, nobody twice, journal sound."""
-    recipients = write_recipients(tmp_path / "r.csv", N)
+    recipients = write_csv(tmp_path / "r.csv", N)
     journal = tmp_path / "j.db"
     rng = random.Random(20)
     kills: list[tuple[str, int]] = []  # (where it was killed, rows left sending)
