@@ -35,6 +35,7 @@ from ._errors import (
     TransportError,
     api_error_from_response,
 )
+from ._limit import Limit
 from ._listing import DateTime, MessageSummary
 from ._listing import list_messages as _list_messages
 from ._models import Message, MessageRequest, Outcome, SendResult
@@ -216,7 +217,7 @@ class Sender:
             assert password is not None
             self._credentials = BasicCredentials(username, password, base_headers)
         self._throttle = Throttle(rate) if rate is not None else None
-        self._inflight: asyncio.Semaphore | None = None
+        self._inflight: Limit | None = None
         self._paused_until = 0.0
         self._runs: set[asyncio.Task[Any]] = set()
         self._trace_configs = list(trace_configs) if trace_configs else None
@@ -310,7 +311,7 @@ class Sender:
                 )
                 self._session_headers = self._credentials.static_headers
                 self._post_options = {"allow_redirects": False}
-            self._inflight = asyncio.Semaphore(self.concurrency)
+            self._inflight = Limit(self.concurrency)
             self._state = _State.OPENED
         assert self._session is not None
         return self._session
@@ -368,7 +369,8 @@ class Sender:
                 f"expected a MessageRequest at index {index}, got {type(request).__name__}"
             )
         session = self._open()
-        assert self._inflight is not None
+        inflight = self._inflight
+        assert inflight is not None
         loop = asyncio.get_running_loop()
         started = loop.time()
         if request.application_id is None and self.application_id is None:
@@ -412,29 +414,31 @@ class Sender:
                 stats.attempts += 1
                 if attempt > 1:
                     stats.retries += 1
-                async with self._inflight:
-                    stats.in_flight += 1
-                    sent_at = loop.time()
-                    # The request is made inline (not in a helper coroutine): this is the hot
-                    # path of send_many, and every await layer costs.
-                    try:
-                        async with session.post(
-                            self._url,
-                            data=body,
-                            headers=None if headers is self._session_headers else headers,
-                            **self._post_options,
-                        ) as response:
-                            status = response.status
-                            try:
-                                payload: bytes | None = await response.read()
-                            except (aiohttp.ClientError, asyncio.TimeoutError):
-                                payload = None
-                            outcome = self._answer(status, payload, response)
-                    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                        outcome = self._failure(exc)
-                    finally:
-                        stats.in_flight -= 1
-                    stats.latency(loop.time() - sent_at)
+                if not inflight.try_acquire():
+                    await inflight.acquire()
+                stats.in_flight += 1
+                sent_at = loop.time()
+                # The request is made inline (not in a helper coroutine): this is the hot path
+                # of send_many, and every await layer costs.
+                try:
+                    async with session.post(
+                        self._url,
+                        data=body,
+                        headers=None if headers is self._session_headers else headers,
+                        **self._post_options,
+                    ) as response:
+                        status = response.status
+                        try:
+                            payload: bytes | None = await response.read()
+                        except (aiohttp.ClientError, asyncio.TimeoutError):
+                            payload = None
+                        outcome = self._answer(status, payload, response)
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    outcome = self._failure(exc)
+                finally:
+                    stats.in_flight -= 1
+                    inflight.release()
+                stats.latency(loop.time() - sent_at)
                 if isinstance(outcome, Message) or outcome is None:
                     stats.sent += 1
                     stats.finished(loop.time())
@@ -574,7 +578,7 @@ class Sender:
     ) -> AsyncGenerator[SendResult, None]:
         self._open()
         window = 2 * self.concurrency
-        slots = asyncio.Semaphore(window)
+        slots = Limit(window)
         # Finished results wait in a deque; the consumer sleeps on `arrived` only when it is empty.
         results: deque[SendResult | _WorkerExit] = deque()
         arrived = asyncio.Event()
@@ -585,7 +589,8 @@ class Sender:
             exit_ = _WorkerExit()
             try:
                 while True:
-                    await slots.acquire()
+                    if not slots.try_acquire():
+                        await slots.acquire()
                     taken = take_sync() if take_sync is not None else await feed.take()
                     if taken is None:
                         slots.release()
