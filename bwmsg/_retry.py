@@ -9,21 +9,12 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
+from ._checks import non_negative, positive_int
 from ._errors import AmbiguousSendError, ApiError, BwmsgError, TransportError
 
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
 _DEFAULT_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be an integer >= 1, got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be a number >= 0, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -54,9 +45,9 @@ class RetryPolicy:
         retry_ambiguous: also retry sends that may have been accepted.
     """
 
-    max_attempts: int = attrs.field(default=5, validator=_positive_int)
-    base_delay: float = attrs.field(default=0.5, validator=_non_negative)
-    max_delay: float = attrs.field(default=30.0, validator=_non_negative)
+    max_attempts: int = attrs.field(default=5, validator=positive_int)
+    base_delay: float = attrs.field(default=0.5, validator=non_negative)
+    max_delay: float = attrs.field(default=30.0, validator=non_negative)
     retry_statuses: frozenset[int] = attrs.field(default=_DEFAULT_STATUSES, converter=frozenset)
     retry_ambiguous: bool = False
 

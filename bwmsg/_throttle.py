@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import math
 
 import attrs
 
+from ._checks import positive
 from ._models import MessageRequest
 from ._segments import segments
 
 __all__ = ["RateLimit", "Throttle", "charge"]
-
-
-def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"RateLimit.{attribute.name} must be a number > 0, got {value!r}")
-
-
-def _optional_positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value is not None:
-        _positive(instance, attribute, value)
 
 
 @attrs.frozen
@@ -43,8 +28,10 @@ class RateLimit:
             number does not hold the others back.
     """
 
-    segments_per_second: float = attrs.field(validator=_positive)
-    burst: float | None = attrs.field(default=None, kw_only=True, validator=_optional_positive)
+    segments_per_second: float = attrs.field(validator=positive)
+    burst: float | None = attrs.field(
+        default=None, kw_only=True, validator=attrs.validators.optional(positive)
+    )
     per_sender: bool = attrs.field(default=False, kw_only=True)
 
     @property

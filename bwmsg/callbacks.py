@@ -43,9 +43,14 @@ from typing import Any, TypeAlias
 import attrs
 from aiohttp import web
 
+from ._convert import (
+    _structure_datetime,
+    _structure_int,
+    _structure_str,
+    _structure_str_tuple,
+)
 from ._error_codes import CODES
 from ._errors import BwmsgError
-from ._models import parse_datetime
 
 __all__ = [
     "CallbackEvent",
@@ -292,26 +297,21 @@ class CallbackParseError(BwmsgError, ValueError):
 # -- parsing ---------------------------------------------------------------------------------------
 
 
+# Fields are read with the converter's own lenient rules; a malformed one reads as absent.
+
+
 def _text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
+    try:
+        return _structure_str(data.get(key), str)
+    except ValueError:
+        return None
 
 
 def _int(data: Mapping[str, Any], key: str) -> int | None:
-    value = data.get(key)
-    if isinstance(value, bool):
+    try:
+        return _structure_int(data.get(key), int)
+    except ValueError:
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime | None:
@@ -319,18 +319,16 @@ def _time(data: Mapping[str, Any], key: str) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return parse_datetime(value)
+        return _structure_datetime(value, datetime)
     except ValueError:
         return None
 
 
 def _strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = data.get(key)
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(item for item in value if isinstance(item, str))
-    return ()
+    try:
+        return _structure_str_tuple(data.get(key), tuple)
+    except ValueError:
+        return ()
 
 
 def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:

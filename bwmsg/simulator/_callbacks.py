@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -13,6 +12,8 @@ from typing import Any
 
 import aiohttp
 import attrs
+
+from .._checks import fraction, non_negative, positive_int
 
 __all__ = ["DEFAULT_ERROR_CODES", "CallbackPoster", "Callbacks"]
 
@@ -25,26 +26,6 @@ DEFAULT_ERROR_CODES: dict[int, str] = {
     5620: "destination carrier unavailable",
     9902: "timed out waiting for delivery receipt",
 }
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not 0.0 <= value <= 1.0
-    ):
-        raise ValueError(f"Callbacks.{attribute.name} must be a fraction in [0, 1], got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"Callbacks.{attribute.name} must be a number >= 0, got {value!r}")
-
-
-def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Callbacks.{attribute.name} must be an integer >= 1, got {value!r}")
 
 
 def _url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -85,14 +66,14 @@ class Callbacks:
     url: str = attrs.field(validator=_url)
     username: str | None = None
     password: str | None = None
-    failed: float = attrs.field(default=0.0, validator=_fraction)
+    failed: float = attrs.field(default=0.0, validator=fraction)
     error_codes: tuple[int, ...] = attrs.field(default=tuple(DEFAULT_ERROR_CODES), converter=_codes)
-    duplicate: float = attrs.field(default=0.0, validator=_fraction)
-    reorder: float = attrs.field(default=0.0, validator=_fraction)
-    max_attempts: int = attrs.field(default=5, validator=_positive_int)
-    retry_delay: float = attrs.field(default=0.05, validator=_non_negative)
-    timeout: float = attrs.field(default=5.0, validator=_non_negative)
-    workers: int = attrs.field(default=4, validator=_positive_int)
+    duplicate: float = attrs.field(default=0.0, validator=fraction)
+    reorder: float = attrs.field(default=0.0, validator=fraction)
+    max_attempts: int = attrs.field(default=5, validator=positive_int)
+    retry_delay: float = attrs.field(default=0.05, validator=non_negative)
+    timeout: float = attrs.field(default=5.0, validator=non_negative)
+    workers: int = attrs.field(default=4, validator=positive_int)
 
     def __attrs_post_init__(self) -> None:
         if (self.username is None) != (self.password is None):

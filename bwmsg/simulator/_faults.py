@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
+
+from .._checks import fraction, seconds
 
 __all__ = ["LATENCY_DISTRIBUTIONS", "Faults"]
 
@@ -16,31 +17,6 @@ LATENCY_DISTRIBUTIONS = ("constant", "uniform", "exponential")
 # The order in which a request's one random draw is matched against the fractions. Fixed, so
 # that a seed gives the same faults for the same sequence of requests.
 _BANDS = ("drop_before_accept", "rate_limited", "server_error", "drop_after_accept", "slow")
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not 0.0 <= value <= 1.0
-    ):
-        raise ValueError(f"Faults.{attribute.name} must be a fraction in [0, 1], got {value!r}")
-
-
-def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"Faults.{attribute.name} must be a number of seconds >= 0, got {value!r}")
-
-
-def _optional_seconds(instance: object, attribute: attrs.Attribute[float], value: Any) -> None:
-    if value is not None:
-        _seconds(instance, attribute, value)
 
 
 def _statuses(instance: object, attribute: attrs.Attribute[Any], value: tuple[int, ...]) -> None:
@@ -93,16 +69,18 @@ class Faults:
         server_error_statuses: the statuses ``server_error`` picks from, uniformly.
     """
 
-    rate_limited: float = attrs.field(default=0.0, validator=_fraction)
-    server_error: float = attrs.field(default=0.0, validator=_fraction)
-    drop_before_accept: float = attrs.field(default=0.0, validator=_fraction)
-    drop_after_accept: float = attrs.field(default=0.0, validator=_fraction)
-    latency: float = attrs.field(default=0.0, validator=_seconds)
+    rate_limited: float = attrs.field(default=0.0, validator=fraction)
+    server_error: float = attrs.field(default=0.0, validator=fraction)
+    drop_before_accept: float = attrs.field(default=0.0, validator=fraction)
+    drop_after_accept: float = attrs.field(default=0.0, validator=fraction)
+    latency: float = attrs.field(default=0.0, validator=seconds)
     latency_distribution: str = attrs.field(default="constant", validator=_distribution)
-    slow: float = attrs.field(default=0.0, validator=_fraction)
-    slow_delay: float = attrs.field(default=60.0, validator=_seconds)
+    slow: float = attrs.field(default=0.0, validator=fraction)
+    slow_delay: float = attrs.field(default=60.0, validator=seconds)
     slow_accepts: bool = True
-    retry_after: float | None = attrs.field(default=None, validator=_optional_seconds)
+    retry_after: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(seconds)
+    )
     server_error_statuses: tuple[int, ...] = attrs.field(
         default=(500, 502, 503), converter=_to_statuses, validator=_statuses
     )
