@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from . import _convert
+from . import _convert, _http
 from ._auth import BasicCredentials, ClientCredentials, Credentials
 from ._errors import (
     AmbiguousSendError,
@@ -230,6 +230,11 @@ class Sender:
             "ssl": ssl,
         }
         self._session_headers: dict[str, str] | None = None
+        # The Sender's own sends go through bwmsg's HTTP/1.1 pool (see _http.py); a session
+        # given by the user, or trace_configs, send through aiohttp instead.
+        self._pool: _http.Pool | None = None
+        self._head = b""
+        self._head_for: dict[str, str] | None = None
         self._stats = Stats()
 
     @classmethod
@@ -311,6 +316,13 @@ class Sender:
                 )
                 self._session_headers = self._credentials.static_headers
                 self._post_options = {"allow_redirects": False}
+                if self._trace_configs is None:
+                    self._pool = _http.Pool(
+                        self._url,
+                        ssl=self._ssl,
+                        connect_timeout=self.timeout / 2,
+                        keepalive=KEEPALIVE_TIMEOUT,
+                    )
             self._inflight = Limit(self.concurrency)
             self._state = _State.OPENED
         assert self._session is not None
@@ -328,6 +340,8 @@ class Sender:
             task.cancel()
         if self._runs:
             await asyncio.gather(*self._runs, return_exceptions=True)
+        if self._pool is not None:
+            await self._pool.close()
         if self._owns_session and self._session is not None:
             await self._session.close()
 
@@ -369,6 +383,7 @@ class Sender:
                 f"expected a MessageRequest at index {index}, got {type(request).__name__}"
             )
         session = self._open()
+        pool = self._pool
         inflight = self._inflight
         assert inflight is not None
         loop = asyncio.get_running_loop()
@@ -421,19 +436,41 @@ class Sender:
                 # The request is made inline (not in a helper coroutine): this is the hot path
                 # of send_many, and every await layer costs.
                 try:
-                    async with session.post(
-                        self._url,
-                        data=body,
-                        headers=None if headers is self._session_headers else headers,
-                        **self._post_options,
-                    ) as response:
-                        status = response.status
-                        try:
-                            payload: bytes | None = await response.read()
-                        except (aiohttp.ClientError, asyncio.TimeoutError):
-                            payload = None
-                        outcome = self._answer(status, payload, response)
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    if pool is not None:
+                        if headers is not self._head_for:
+                            self._head = pool.head(headers)
+                            self._head_for = headers
+                        answer = await pool.post(self._head, body, self.timeout)
+                        outcome = self._answer(
+                            answer.status,
+                            answer.body,
+                            answer.reason,
+                            answer.headers.get("retry-after"),
+                        )
+                    else:
+                        async with session.post(
+                            self._url,
+                            data=body,
+                            headers=None if headers is self._session_headers else headers,
+                            **self._post_options,
+                        ) as response:
+                            status = response.status
+                            try:
+                                payload: bytes | None = await response.read()
+                            except (aiohttp.ClientError, asyncio.TimeoutError):
+                                payload = None
+                            outcome = self._answer(
+                                status,
+                                payload,
+                                response.reason,
+                                response.headers.get("Retry-After"),
+                            )
+                except (
+                    aiohttp.ClientError,
+                    asyncio.TimeoutError,
+                    _http.ConnectError,
+                    _http.ExchangeError,
+                ) as exc:
                     outcome = self._failure(exc)
                 finally:
                     stats.in_flight -= 1
@@ -499,7 +536,7 @@ class Sender:
                 await asyncio.sleep(delay)
 
     def _answer(
-        self, status: int, payload: bytes | None, response: aiohttp.ClientResponse
+        self, status: int, payload: bytes | None, reason: str | None, retry_after: str | None
     ) -> Message | BwmsgError | None:
         """What an answer means: the Message, the error, or None for an unreadable 2xx."""
         if 200 <= status < 300:
@@ -513,12 +550,20 @@ class Sender:
         return api_error_from_response(
             status,
             payload or b"",
-            reason=response.reason,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            reason=reason,
+            retry_after=parse_retry_after(retry_after),
         )
 
     def _failure(self, exc: BaseException) -> BwmsgError:
         """What a failed request means: sent for sure not, or perhaps."""
+        if isinstance(exc, _http.ConnectError):
+            # No connection, so nothing was written; a refused certificate stays refused.
+            return _caused(
+                TransportError(
+                    f"could not send to {self.base_url}: {exc}", retryable=exc.retryable
+                ),
+                exc.__cause__ or exc,  # the OSError or SSLError itself
+            )
         if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.InvalidURL)):
             # TLS refused (untrusted certificate ...) or a bad URL: nothing was written, and
             # asking again cannot help.

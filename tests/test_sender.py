@@ -218,7 +218,7 @@ async def test_connection_refused_is_transport_error_and_retried() -> None:
     assert result.outcome is Outcome.FAILED
     assert result.attempts == 3
     assert isinstance(result.error, TransportError)
-    assert isinstance(info.value.__cause__, aiohttp.ClientError)
+    assert isinstance(info.value.__cause__, ConnectionRefusedError)
 
 
 async def test_timeout_is_ambiguous_and_not_retried(server: Scripted) -> None:
