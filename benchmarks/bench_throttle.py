@@ -139,9 +139,10 @@ def main() -> None:
     )
     print(f"\n{tab}\n\n{verdict}")
     notes = (
-        'Two clocks. "On the wire": when each request body was written to its socket '
-        "(aiohttp's on_request_chunk_sent trace); it adds the event loop's lateness between the "
-        "throttle's decision and the write, which can differ from request to request, so a "
+        'Two clocks. "On the wire": when each request was written to its socket by the '
+        "Sender's own HTTP pool (benchmark-only instrumentation of its private connection "
+        "class); it adds the event loop's lateness between the throttle's decision and the "
+        "write, which can differ from request to request, so a "
         'burst may look a segment or two larger there than the throttle let through. "At the '
         "throttle\": when the Sender's throttle returned for each request (benchmark-only "
         "instrumentation of its private `_throttle.acquire`); the targets are judged on it. "

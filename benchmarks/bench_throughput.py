@@ -7,7 +7,9 @@ Every contender runs in a fresh process pinned to CPU 0 against the same referen
 - ``raw + json`` / ``raw + orjson``: aiohttp building a dict, serialising it and parsing each
   answer per message (the least a real client does);
 - ``bwmsg send_many``: a ``MessageRequest`` built and validated per message from a generator,
-  each answer parsed into a ``Message``;
+  each answer parsed into a ``Message``, sent by the Sender's own HTTP pool (the default);
+- ``bwmsg send_many through an aiohttp session``: the same, with ``session=`` an aiohttp
+  session (the Sender then sends through aiohttp, as it does with ``trace_configs``);
 - the ceiling and send_many again on uvloop, when it is installed.
 
 Reported: messages/s, client CPU microseconds per message, peak RSS, and both ratios to the
@@ -39,6 +41,7 @@ def contenders() -> list[tuple[str, str, str]]:
     if importlib.util.find_spec("orjson"):
         out.append(("raw aiohttp + orjson per message", "raw-orjson", "asyncio"))
     out.append(("bwmsg send_many", "bwmsg", "asyncio"))
+    out.append(("bwmsg send_many through an aiohttp session", "bwmsg-aiohttp", "asyncio"))
     if importlib.util.find_spec("uvloop"):
         out.append(("raw aiohttp, pre-serialised, uvloop", "raw", "uvloop"))
         out.append(("bwmsg send_many, uvloop", "bwmsg", "uvloop"))

@@ -213,36 +213,42 @@ class _Connection(asyncio.Protocol):
                 raise _Malformed(f"the head is longer than {MAX_HEAD} bytes")
             self._scan = max(0, len(buffer) - 3)
             return False
-        head = bytes(buffer[:end])
+        head = buffer[:end].decode("latin-1")
         del buffer[: end + 4]
         self._scan = 0
-        lines = head.split(b"\r\n")
+        lines = head.split("\r\n")
         status_line = lines[0]
-        if not status_line.startswith(b"HTTP/1.") or len(status_line) < 12:
-            raise _Malformed(f"bad status line {status_line[:80]!r}")
         code = status_line[9:12]
-        if not code.isdigit() or status_line[8:9] != b" ":
+        if (
+            not status_line.startswith("HTTP/1.")
+            or len(status_line) < 12
+            or status_line[8:9] != " "
+            or not code.isdigit()
+            or not code.isascii()
+        ):
             raise _Malformed(f"bad status line {status_line[:80]!r}")
         status = int(code)
         headers: dict[str, str] = {}
         for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name != name.strip():
+            name, sep, value = line.partition(":")
+            if not sep or not name or name[-1] in " \t" or name[0] in " \t":
                 raise _Malformed(f"bad header line {line[:80]!r}")
-            key = name.decode("latin-1").lower()
-            text = value.strip().decode("latin-1")
+            key = name.lower()
+            value = value.strip()
             if key in headers:
-                if key == "content-length" and headers[key] != text:
-                    raise _Malformed("conflicting Content-Length headers")
-                text = f"{headers[key]}, {text}"
-            headers[key] = text
+                if key == "content-length":
+                    if headers[key] != value:
+                        raise _Malformed("conflicting Content-Length headers")
+                    continue
+                value = f"{headers[key]}, {value}"
+            headers[key] = value
         if 100 <= status < 200:
             return True  # an interim answer: the real one follows
-        http10 = status_line[7:8] == b"0"
+        http10 = status_line[7:8] == "0"
         tokens = headers.get("connection", "").lower()
         if ("close" in tokens) or (http10 and "keep-alive" not in tokens):
             self.reusable = False
-        self._answer = Answer(status, status_line[13:].decode("latin-1"), headers, None)
+        self._answer = Answer(status, status_line[13:], headers, None)
         coding = headers.get("transfer-encoding")
         if status in (204, 304):
             self._framing = _NONE
@@ -252,7 +258,7 @@ class _Connection(asyncio.Protocol):
             self._framing = _CHUNKED
         elif "content-length" in headers:
             length = headers["content-length"]
-            if not length.isdigit():
+            if not (length.isdigit() and length.isascii()):
                 raise _Malformed(f"bad Content-Length {length!r}")
             self._left = int(length)
             if self._left > MAX_BODY:

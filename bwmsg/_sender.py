@@ -564,6 +564,8 @@ class Sender:
                 ),
                 exc.__cause__ or exc,  # the OSError or SSLError itself
             )
+        if isinstance(exc, _http.ExchangeError):
+            return _caused(AmbiguousSendError(f"{exc}: the message may have been sent"), exc)
         if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.InvalidURL)):
             # TLS refused (untrusted certificate ...) or a bad URL: nothing was written, and
             # asking again cannot help.

@@ -1,4 +1,8 @@
-"""Sender.send against a real aiohttp server on 127.0.0.1: the wire, errors and retries."""
+"""Sender.send against a real aiohttp server on 127.0.0.1: the wire, errors and retries.
+
+Every test runs twice: on the Sender's own HTTP pool (the default) and through an aiohttp
+session given to the Sender, so that both ways of sending keep the same behaviour.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import base64
 import json
 import logging
 import socket
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -33,12 +38,32 @@ FAST = RetryPolicy(base_delay=0)
 REQUEST = MessageRequest(to="+19195551212", from_="+19195550000", text="hello")
 
 
+# The aiohttp session that sender_for passes in, in the "aiohttp" run of each test.
+_SESSION: list[aiohttp.ClientSession] = []
+
+
+@pytest.fixture(autouse=True, params=["pool", "aiohttp"])
+async def transport(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Which way sender_for's Senders send: their own pool, or a session given to them."""
+    if request.param == "pool":
+        yield "pool"
+        return
+    async with aiohttp.ClientSession() as session:
+        _SESSION.append(session)
+        try:
+            yield "aiohttp"
+        finally:
+            _SESSION.remove(session)
+
+
 def sender_for(server: Scripted, **kwargs: object) -> Sender:
     options: dict[str, object] = {
         "application_id": "app-1",
         "base_url": server.base_url,
         "retry": FAST,
     }
+    if _SESSION:
+        options["session"] = _SESSION[-1]
     options.update(kwargs)
     return Sender("acct-9", "user", "s3cret-pw", **options)  # type: ignore[arg-type]
 
