@@ -531,7 +531,10 @@ class Pool:
         except asyncio.TimeoutError:
             raise ConnectError(f"looking up {self._host} timed out") from None
         error: Exception | None = None
-        for family, address in addresses:
+        for tried, (family, address) in enumerate(addresses):
+            # Each address left gets an equal share of the time left, so that one that does
+            # not answer (an unreachable IPv6 route, say) leaves time for the next.
+            share = (connect_by - loop.time()) / (len(addresses) - tried)
             try:
                 _, connection = await asyncio.wait_for(
                     loop.create_connection(
@@ -542,12 +545,15 @@ class Pool:
                         ssl=self._ssl,
                         server_hostname=self._host if self._ssl is not None else None,
                     ),
-                    max(0.0, connect_by - loop.time()),
+                    max(0.0, share),
                 )
             except ssl_module.SSLError as exc:
                 raise ConnectError(f"TLS with {where} failed: {exc}", retryable=False) from exc
             except asyncio.TimeoutError as exc:
-                raise ConnectError(f"connecting to {where} timed out") from exc
+                error = exc
+                if tried == len(addresses) - 1:
+                    raise ConnectError(f"connecting to {where} timed out") from exc
+                continue
             except OSError as exc:
                 error = exc
                 continue

@@ -85,6 +85,10 @@ def _version() -> str:
 class Sender:
     """Sends messages through Bandwidth's Messaging V2 API.
 
+    Messages go out over the Sender's own HTTP/1.1 keep-alive pool (at most ``concurrency``
+    connections), unless ``session`` or ``trace_configs`` is given; OAuth2 tokens and
+    :meth:`list_messages` go through aiohttp.
+
     Use it as an async context manager, or call :meth:`aclose` when done::
 
         async with Sender(account_id, username, password, application_id=app_id) as sender:
@@ -104,10 +108,12 @@ class Sender:
         rate: a :class:`~bwmsg.RateLimit` to stay under, or None for no client-side throttle.
         retry: the :class:`~bwmsg.RetryPolicy`.
         timeout: seconds one attempt may take; the first half of it may go to connecting.
-        session: an ``aiohttp.ClientSession`` to use instead of the Sender's own. The Sender
-            leaves it open when it closes.
-        trace_configs: ``aiohttp.TraceConfig`` objects for the Sender's own session (for
-            OpenTelemetry's aiohttp instrumentation, say). Not allowed with ``session``.
+        session: an ``aiohttp.ClientSession`` to send through instead of the Sender's own
+            HTTP pool (for a proxy or your own connector settings). The Sender leaves it open
+            when it closes.
+        trace_configs: ``aiohttp.TraceConfig`` objects (OpenTelemetry's aiohttp
+            instrumentation, say): the Sender then sends through an aiohttp session of its own
+            that carries them, instead of its HTTP pool. Not allowed with ``session``.
         ssl: TLS settings: True (the default) verifies certificates against the system's
             trust store; an ``ssl.SSLContext`` uses yours (a private CA, client certificates).
             False turns verification off and is meant only for a local test server.

@@ -319,6 +319,19 @@ async def test_body_released_before_retry(server: Scripted) -> None:
     assert first.peer == second.peer
 
 
+async def test_connections_kept_alive_within_concurrency(server: Scripted) -> None:
+    """100 messages at concurrency 4 travel over at most 4 connections, each reused."""
+    requests = [
+        MessageRequest(to=f"+1919555{i:04d}", from_="+19195550000", text="hi") for i in range(100)
+    ]
+    async with sender_for(server, concurrency=4) as sender:
+        results = [r async for r in sender.send_many(requests)]
+    assert all(r.ok for r in results)
+    peers = {r.peer for r in server.requests}
+    assert len(server.requests) == 100
+    assert 1 <= len(peers) <= 4
+
+
 async def test_password_not_in_repr_or_logs(
     server: Scripted, caplog: pytest.LogCaptureFixture
 ) -> None:
