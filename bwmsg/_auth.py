@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from ssl import SSLContext
 from typing import Any
 
@@ -14,6 +15,9 @@ from ._errors import AuthenticationError, TransportError
 from ._retry import RetryPolicy
 
 __all__ = ["BasicCredentials", "ClientCredentials", "Credentials"]
+
+# RFC 6750 section 2.1, b64token: what a bearer token may be made of.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 # A token is renewed this long before it expires (or at half its life, if that is shorter).
 REFRESH_MARGIN = 60.0
@@ -164,6 +168,14 @@ class ClientCredentials(Credentials):
                 type="invalid-token-response",
                 description=f"the token endpoint {self._token_url} answered 200 without an "
                 "access_token",
+            )
+        if not _B64TOKEN.fullmatch(data["access_token"]):
+            # RFC 6750's token characters only: anything else cannot go in a header safely.
+            raise AuthenticationError(
+                status,
+                type="invalid-token-response",
+                description=f"the token endpoint {self._token_url} answered 200 with an "
+                "access_token that cannot be sent in a header",
             )
         lifetime = data.get("expires_in", 3600)
         if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or lifetime <= 0:

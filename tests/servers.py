@@ -152,6 +152,7 @@ async def scripted_server() -> AsyncIterator[Scripted]:
     state = Scripted()
     app = web.Application()
     app.router.add_post("/api/v2/users/{account}/messages", state.handle)
+    app.router.add_post("/oauth2/token", state.handle)  # for token endpoints that misbehave
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     state.base_url = str(server.make_url("/api/v2"))

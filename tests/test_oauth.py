@@ -15,6 +15,7 @@ import pytest
 
 from bwmsg import AuthenticationError, MessageRequest, RetryPolicy, Sender
 from bwmsg.simulator import Simulator
+from tests.servers import Reply, Scripted
 
 CLIENT_ID, CLIENT_SECRET = "client-1", "very-secret-value"
 
@@ -164,3 +165,21 @@ def test_bad_oauth_settings(kwargs: dict[str, str], match: str) -> None:
     """Half a pair of client credentials, or a bad token URL, is refused at construction."""
     with pytest.raises(ValueError, match=match):
         Sender("acct", **kwargs)  # type: ignore[arg-type]
+
+
+async def test_token_that_cannot_be_a_header_is_refused(server: Scripted) -> None:
+    """A token with a line break in it is an AuthenticationError; no message goes out."""
+    server.then(Reply(200, {"access_token": "abc\r\nX-Injected: 1", "expires_in": 3600}))
+    async with Sender(
+        "acct",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        application_id="app",
+        base_url=server.base_url,
+        token_url=server.base_url.replace("/api/v2", "/oauth2/token"),
+        retry=RetryPolicy(base_delay=0),
+    ) as sender:
+        with pytest.raises(AuthenticationError, match="cannot be sent in a header") as info:
+            await sender.send(request(1))
+    assert info.value.type == "invalid-token-response"
+    assert [r.path for r in server.requests] == ["/oauth2/token"]
