@@ -25,6 +25,7 @@ What this client does:
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import ssl as ssl_module
 import zlib
@@ -89,6 +90,7 @@ class _Connection(asyncio.Protocol):
         "_framing",
         "_left",
         "_parts",
+        "_poll",
         "_scan",
         "closed",
         "idle_since",
@@ -105,6 +107,7 @@ class _Connection(asyncio.Protocol):
         self.reusable = True
         self.idle_since = 0.0
         self.on_lost: asyncio.Future[None] | None = None
+        self._poll: Any = None
         self._buffer = bytearray()
         self._reset()
 
@@ -122,6 +125,18 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio.Transport, but behave as one.
         self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+
+    def stale(self) -> bool:
+        """True when the idle connection has something to read: the server's close (or bytes
+        nobody asked for) that the event loop has not handled yet. Such a connection must not
+        carry a request: the server would never read it, yet the failure would look
+        ambiguous."""
+        poll = self._poll
+        return poll is not None and bool(poll.poll(0))
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():
@@ -150,6 +165,7 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self.reusable = False
         self.transport = None
+        self._poll = None
         if self.on_lost is not None and not self.on_lost.done():
             self.on_lost.set_result(None)
         waiter = self.waiter
@@ -208,7 +224,7 @@ class _Connection(asyncio.Protocol):
     def _parse_head(self) -> bool:
         buffer = self._buffer
         end = buffer.find(b"\r\n\r\n", self._scan)
-        if end < 0:
+        if end < 0 or end > MAX_HEAD:
             if len(buffer) > MAX_HEAD:
                 raise _Malformed(f"the head is longer than {MAX_HEAD} bytes")
             self._scan = max(0, len(buffer) - 3)
@@ -234,7 +250,7 @@ class _Connection(asyncio.Protocol):
             if not sep or not name or name[-1] in " \t" or name[0] in " \t":
                 raise _Malformed(f"bad header line {line[:80]!r}")
             key = name.lower()
-            value = value.strip()
+            value = value.strip(" \t")
             if key in headers:
                 if key == "content-length":
                     if headers[key] != value:
@@ -345,16 +361,13 @@ class _Connection(asyncio.Protocol):
         coding = self._answer.headers.get("content-encoding", "").lower().strip()
         if coding in ("", "identity"):
             return body
-        try:
-            if coding in ("gzip", "x-gzip"):
-                return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-            if coding == "deflate":
-                try:
-                    return zlib.decompress(body)
-                except zlib.error:
-                    return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate
-        except zlib.error as exc:
-            raise _Malformed(f"could not inflate the {coding} body: {exc}") from None
+        if coding in ("gzip", "x-gzip"):
+            return _inflate(body, 16 + zlib.MAX_WBITS, coding)
+        if coding == "deflate":
+            try:
+                return _inflate(body, zlib.MAX_WBITS, coding)
+            except _Malformed:
+                return _inflate(body, -zlib.MAX_WBITS, coding)  # raw deflate, no zlib header
         raise _Malformed(f"unsupported Content-Encoding {coding!r}")
 
     def _complete(self) -> None:
@@ -386,6 +399,20 @@ class _Connection(asyncio.Protocol):
 
 class _Malformed(Exception):
     pass
+
+
+def _inflate(body: bytes, wbits: int, coding: str) -> bytes:
+    # Bounded: a small compressed body must not become a huge one.
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, MAX_BODY + 1)
+    except zlib.error as exc:
+        raise _Malformed(f"could not inflate the {coding} body: {exc}") from None
+    if len(out) > MAX_BODY or inflater.unconsumed_tail:
+        raise _Malformed(f"the inflated body is larger than {MAX_BODY} bytes")
+    if not inflater.eof:
+        raise _Malformed(f"the {coding} body is cut off")
+    return out
 
 
 def _context(ssl: ssl_module.SSLContext | bool) -> ssl_module.SSLContext:
@@ -497,7 +524,7 @@ class Pool:
             connection = idle.pop()  # the newest: the least likely to have been closed
             transport = connection.transport
             if not connection.closed and transport is not None and not transport.is_closing():
-                if loop.time() - connection.idle_since < self._keepalive:
+                if loop.time() - connection.idle_since < self._keepalive and not connection.stale():
                     return connection
                 connection.close()
             self._all.discard(connection)
@@ -570,7 +597,13 @@ class Pool:
         if self._lookup is None or self._lookup.done():
             # One look-up at a time, however many connections are being opened.
             self._lookup = asyncio.ensure_future(self._getaddrinfo(loop))
-        return await asyncio.shield(self._lookup)
+        lookup = self._lookup
+        try:
+            return await asyncio.shield(lookup)
+        except asyncio.CancelledError:
+            if lookup.cancelled() and self._closed:  # close() stopped it, not our caller
+                raise ConnectError("the connection pool is closed", retryable=False) from None
+            raise
 
     async def _getaddrinfo(self, loop: asyncio.AbstractEventLoop) -> list[tuple[int, Any]]:
         try:
