@@ -498,7 +498,11 @@ class Pool:
         connection = self._take(loop)
         if connection is None:
             connection = await self._connect(loop, deadline)
-        waiter = connection.send(b"%s%d\r\n\r\n%s" % (head, len(body), body), loop)
+        try:
+            waiter = connection.send(b"%s%d\r\n\r\n%s" % (head, len(body), body), loop)
+        except ConnectError:  # a new connection that closed before it could be used
+            self._all.discard(connection)
+            raise
         timer = loop.call_at(deadline, connection.expire)
         try:
             answer = await waiter
