@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+import bwmsg._convert
 from bwmsg import (
     AmbiguousSendError,
     ApiError,
@@ -330,6 +331,33 @@ async def test_connections_kept_alive_within_concurrency(server: Scripted) -> No
     peers = {r.peer for r in server.requests}
     assert len(server.requests) == 100
     assert 1 <= len(peers) <= 4
+
+
+async def test_waiting_sends_hold_no_body(
+    server: Scripted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """send() calls waiting for a free slot have not serialised their request yet."""
+    made: list[bytes] = []
+    dumps = bwmsg._convert.dumps
+
+    def counting(obj: object) -> bytes:
+        made.append(dumps(obj))
+        return made[-1]
+
+    monkeypatch.setattr(bwmsg._convert, "dumps", counting)
+    server.then(Hang())
+    async with sender_for(server, concurrency=1, timeout=30) as sender:
+        sends = [asyncio.ensure_future(sender.send(REQUEST)) for _ in range(10)]
+        await asyncio.wait_for(server.arrived.wait(), 5)
+        for _ in range(100):  # let every other send run up to its wait for the one slot
+            if sender.stats().in_flight == 1 and len(sender._inflight._waiters) == 9:  # type: ignore[union-attr]
+                break
+            await asyncio.sleep(0)
+        assert len(sender._inflight._waiters) == 9  # type: ignore[union-attr]
+        assert len(made) == 1
+        for task in sends:
+            task.cancel()
+        await asyncio.gather(*sends, return_exceptions=True)
 
 
 async def test_password_not_in_repr_or_logs(
