@@ -242,6 +242,7 @@ class _Connection(asyncio.Protocol):
             not status_line.startswith("HTTP/1.")
             or len(status_line) < 12
             or status_line[8:9] != " "
+            or status_line[12:13] not in ("", " ")
             or not code.isdigit()
             or not code.isascii()
         ):
@@ -322,7 +323,7 @@ class _Connection(asyncio.Protocol):
                     size = int(size_text, 16)
                 except ValueError:
                     raise _Malformed(f"bad chunk size {size_text[:20]!r}") from None
-                if size < 0 or not size_text.isalnum():
+                if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
                     raise _Malformed(f"bad chunk size {size_text[:20]!r}")
                 if size == 0:
                     self._chunk_state = 3

@@ -724,6 +724,8 @@ MALFORMED = {
     "bad-chunk-size": CHUNKED_HEAD + b"zz\r\nok\r\n0\r\n\r\n",
     "empty-chunk-size": CHUNKED_HEAD + b";x=y\r\n0\r\n\r\n",
     "signed-chunk-size": CHUNKED_HEAD + b"+2\r\nok\r\n0\r\n\r\n",
+    "hex-prefixed-chunk-size": CHUNKED_HEAD + b"0x2\r\nok\r\n0\r\n\r\n",
+    "no-space-before-reason": b"HTTP/1.1 200OK\r\nContent-Length: 0\r\n\r\n",
     "chunk-without-crlf": CHUNKED_HEAD + b"2\r\nokXX0\r\n\r\n",
 }
 
