@@ -149,15 +149,11 @@ class _Connection(asyncio.Protocol):
         buffer = self._buffer
         buffer += data
         try:
-            while True:
-                if self._answer is None:
-                    if not self._parse_head():
-                        return
-                    continue
-                if self._parse_body():
-                    self._complete()
+            while self._answer is None:  # more than one head when 1xx answers come first
+                if not self._parse_head():
                     return
-                return
+            if self._parse_body():
+                self._complete()
         except _Malformed as exc:
             self._fail(ExchangeError(f"malformed answer from the server: {exc}"))
 
@@ -176,13 +172,9 @@ class _Connection(asyncio.Protocol):
             return
         answer = self._answer
         if answer is not None and self._framing == _UNTIL_CLOSE:
-            self._parts.append(bytes(self._buffer))
+            self._parts.append(bytes(self._buffer))  # the close ends the body
             self._buffer.clear()
-            try:
-                answer.body = self._decoded(b"".join(self._parts))
-            except _Malformed:
-                answer.body = None
-            self._finish(answer)
+            self._complete()
         elif answer is not None:
             answer.body = None  # the head came whole, the body was cut off
             self._finish(answer)

@@ -348,16 +348,16 @@ async def test_waiting_sends_hold_no_body(
     server.then(Hang())
     async with sender_for(server, concurrency=1, timeout=30) as sender:
         sends = [asyncio.ensure_future(sender.send(REQUEST)) for _ in range(10)]
-        await asyncio.wait_for(server.arrived.wait(), 5)
-        for _ in range(100):  # let every other send run up to its wait for the one slot
-            if sender.stats().in_flight == 1 and len(sender._inflight._waiters) == 9:  # type: ignore[union-attr]
-                break
-            await asyncio.sleep(0)
-        assert len(sender._inflight._waiters) == 9  # type: ignore[union-attr]
-        assert len(made) == 1
-        for task in sends:
-            task.cancel()
-        await asyncio.gather(*sends, return_exceptions=True)
+        try:
+            # The nine others reached their wait for the one slot in their first step, before
+            # the first request could even arrive.
+            await asyncio.wait_for(server.arrived.wait(), 5)
+            assert len(sender._inflight._waiters) == 9  # type: ignore[union-attr]
+            assert len(made) == 1
+        finally:
+            for task in sends:
+                task.cancel()
+            await asyncio.gather(*sends, return_exceptions=True)
 
 
 async def test_password_not_in_repr_or_logs(
