@@ -244,7 +244,7 @@ async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
 
     # Benchmark-only instrumentation of a private class: when each request is written to its
     # socket by the Sender's own HTTP pool (the way the Sender sends by default).
-    write = _http._Connection.send
+    write = _http.Connection.send
 
     def timed_send(self: Any, data: bytes, loop_: asyncio.AbstractEventLoop) -> Any:
         if recording:
@@ -253,7 +253,7 @@ async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
             stamps.append((loop.time(), per * len(body["to"])))
         return write(self, data, loop_)
 
-    _http._Connection.send = timed_send  # type: ignore[method-assign]
+    _http.Connection.send = timed_send  # type: ignore[method-assign]
     rate = RateLimit(spec["rate"], burst=spec["burst"])
     seconds = spec["seconds"]
     permits: list[tuple[float, int]] = []

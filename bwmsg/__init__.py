@@ -16,6 +16,7 @@ from ._errors import (
     RateLimitedError,
     RequestValidationError,
     ServerError,
+    StoppedError,
     TransportError,
 )
 from ._listing import MessageSummary
@@ -50,6 +51,7 @@ __all__ = [
     "Sender",
     "SenderStats",
     "ServerError",
+    "StoppedError",
     "TransportError",
     "segments",
 ]

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from . import _loop
 from ._cli_campaign import _console, _credential_options, _pop_credentials, _sender, campaign
+from ._cli_inspect import print_receipts
 from ._errors import BwmsgError
 from .callbacks import CallbackEvent, CallbackServer
 from .campaign import Journal, reconcile
 
-__all__ = ["campaign_receipts", "campaign_reconcile", "print_receipts", "receipts_listener"]
+__all__ = ["campaign_receipts", "campaign_reconcile", "receipts_listener"]
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -61,20 +61,6 @@ async def receipts_listener(
             yield server
     finally:
         db.close()
-
-
-def print_receipts(out: Console, db: Journal) -> None:
-    """Delivered / failed / awaiting receipt, and the failure codes in words."""
-    receipts = db.receipt_counts()
-    out.print(
-        f"receipts: delivered {receipts['delivered']:,}, failed {receipts['failed']:,}, "
-        f"awaiting receipt {receipts['awaiting']:,}"
-    )
-    failures = db.receipt_failures()
-    if failures:
-        out.print("delivery failures:")
-        for code, words, count in failures:
-            out.print(f"  {count:>7,}  {words or code or 'no error code'}")
 
 
 def _receiver_options(prefix: str) -> Callable[[Any], Any]:

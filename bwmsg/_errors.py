@@ -13,6 +13,7 @@ leak out, they are wrapped and kept as ``__cause__``::
     │   ├── RateLimitedError        429
     │   └── ServerError             5xx
     ├── TransportError              the request never reached the server: NOT sent
+    │   └── StoppedError            send_many was stopped before it was written: NOT sent
     └── AmbiguousSendError          it may have reached the server: MAY have been sent
 
 Any 4xx or 5xx answer means Bandwidth neither sent nor billed the message, so an
@@ -41,6 +42,7 @@ __all__ = [
     "RateLimitedError",
     "RequestValidationError",
     "ServerError",
+    "StoppedError",
     "TransportError",
     "api_error_from_response",
 ]
@@ -178,6 +180,15 @@ class TransportError(BwmsgError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class StoppedError(TransportError):
+    """``send_many`` was stopped (its ``stop`` event set) before this request was written.
+
+    Nothing of the request reached a socket, so the message was certainly not sent and may be
+    sent again. ``attempts`` of its :class:`~bwmsg.SendResult` counts the earlier attempts
+    that were made and failed (the message names the last one's error).
+    """
 
 
 class AmbiguousSendError(BwmsgError):

@@ -37,7 +37,7 @@ from typing import Any, cast
 
 from yarl import URL
 
-__all__ = ["MAX_BODY", "MAX_HEAD", "Answer", "ConnectError", "ExchangeError", "Pool"]
+__all__ = ["MAX_BODY", "MAX_HEAD", "Answer", "ConnectError", "Connection", "ExchangeError", "Pool"]
 
 CLOSE_GRACE = 0.5
 """Seconds :meth:`Pool.close` waits for connections to close before cutting them off."""
@@ -82,7 +82,7 @@ class Answer:
 _NONE, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
 
 
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: writes a request, parses the answer, says if it can be reused."""
 
     __slots__ = (
@@ -451,8 +451,8 @@ class Pool:
         self._connect_timeout = connect_timeout
         self._keepalive = keepalive
         self._dns_ttl = dns_ttl
-        self._idle: list[_Connection] = []
-        self._all: set[_Connection] = set()
+        self._idle: list[Connection] = []
+        self._all: set[Connection] = set()
         self._addresses: list[tuple[int, Any]] | None = None
         self._addresses_until = 0.0
         self._lookup: asyncio.Future[list[tuple[int, Any]]] | None = None
@@ -484,19 +484,47 @@ class Pool:
     async def post(self, head: bytes, body: bytes, timeout: float) -> Answer:
         """Send ``head`` (from :meth:`head`) with ``body``; wait at most ``timeout`` seconds.
 
+        The same as :meth:`connection` then :meth:`exchange`.
+
         Raises:
             ConnectError: no connection could be made (nothing was written).
             ExchangeError: the request was written; no complete answer head came back.
             asyncio.TimeoutError: no whole answer within ``timeout`` (it may have been sent).
         """
+        deadline = asyncio.get_running_loop().time() + timeout
+        return await self.exchange(await self.connection(deadline), head, body, deadline)
+
+    async def connection(self, deadline: float) -> Connection:
+        """A connection ready for one request: an idle one, or a new one opened by
+        ``deadline`` (the loop's time). Nothing is written to it yet.
+
+        Raises:
+            ConnectError: no connection could be made.
+        """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         connection = self._take(loop)
         if connection is None:
             connection = await self._connect(loop, deadline)
+        return connection
+
+    async def exchange(
+        self, connection: Connection, head: bytes, body: bytes, deadline: float
+    ) -> Answer:
+        """Write one request on ``connection`` (from :meth:`connection`) and read its answer.
+
+        The request is written before the first suspension, so a caller cancelled while
+        awaiting this may have sent it; one cancelled while awaiting :meth:`connection` has
+        not. The connection goes back to the pool, or is closed.
+
+        Raises:
+            ConnectError: the connection closed before anything was written.
+            ExchangeError: the request was written; no complete answer head came back.
+            asyncio.TimeoutError: no whole answer by ``deadline``.
+        """
+        loop = asyncio.get_running_loop()
         try:
             waiter = connection.send(b"%s%d\r\n\r\n%s" % (head, len(body), body), loop)
-        except ConnectError:  # a new connection that closed before it could be used
+        except ConnectError:  # a connection that closed before it could be used
             self._all.discard(connection)
             raise
         timer = loop.call_at(deadline, connection.expire)
@@ -518,7 +546,7 @@ class Pool:
             self._all.discard(connection)
         return answer
 
-    def _take(self, loop: asyncio.AbstractEventLoop) -> _Connection | None:
+    def _take(self, loop: asyncio.AbstractEventLoop) -> Connection | None:
         idle = self._idle
         while idle:
             connection = idle.pop()  # the newest: the least likely to have been closed
@@ -546,7 +574,7 @@ class Pool:
             oldest = min(c.idle_since for c in keep)
             self._sweeper = loop.call_at(oldest + self._keepalive, self._sweep, loop)
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
+    async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Connection:
         if self._closed:
             raise ConnectError("the connection pool is closed", retryable=False)
         connect_by = min(deadline, loop.time() + self._connect_timeout)
@@ -565,7 +593,7 @@ class Pool:
             try:
                 _, connection = await asyncio.wait_for(
                     loop.create_connection(
-                        _Connection,
+                        Connection,
                         address[0],
                         address[1],
                         family=family,

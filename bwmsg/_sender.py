@@ -32,6 +32,7 @@ from ._errors import (
     FieldError,
     RateLimitedError,
     RequestValidationError,
+    StoppedError,
     TransportError,
     api_error_from_response,
 )
@@ -382,8 +383,14 @@ class Sender:
         assert result.error is not None
         raise result.error
 
-    async def _dispatch(self, request: MessageRequest, index: int) -> SendResult:
-        """Send one request with retries; never raises for the message's own failure."""
+    async def _dispatch(
+        self, request: MessageRequest, index: int, slot: _Slot | None = None
+    ) -> SendResult:
+        """Send one request with retries; never raises for the message's own failure.
+
+        With a ``slot`` (send_many's workers), ``slot.written`` says while the request may be
+        on the wire, and a stop of its run ends the request with a result instead of raising.
+        """
         if not isinstance(request, MessageRequest):
             raise TypeError(
                 f"expected a MessageRequest at index {index}, got {type(request).__name__}"
@@ -418,138 +425,202 @@ class Sender:
         budget = 0  # attempts counted against the policy (a renewed token's retry is free)
         renewed = False
         ambiguous: AmbiguousSendError | None = None
-        while True:
-            attempt += 1
-            budget += 1
-            # A timed wait, not a wait for an event: the pause may be lengthened meanwhile.
-            while self._paused_until > loop.time():  # noqa: ASYNC110
-                await asyncio.sleep(self._paused_until - loop.time())
-            if self._throttle is not None:
-                await self._throttle.acquire(request)
-            outcome: Message | BwmsgError | None
-            try:
-                headers = static_headers or await credentials.headers(session)
-            except BwmsgError as exc:  # no token could be had: this request was not made
-                attempt -= 1
-                outcome = exc
-                delay = None
-            else:
-                stats.attempts += 1
-                if attempt > 1:
-                    stats.retries += 1
-                if not inflight.try_acquire():
-                    await inflight.acquire()
-                if body is None:
-                    try:
-                        body = _convert.dumps(
-                            _convert.request_to_dict(request, self.application_id)
-                        )
-                    except BaseException:
-                        inflight.release()
-                        raise
-                stats.in_flight += 1
-                sent_at = loop.time()
-                # The request is made inline (not in a helper coroutine): this is the hot path
-                # of send_many, and every await layer costs.
+        last: BwmsgError | None = None
+        made = 0  # attempts written to a connection
+        try:
+            while True:
+                if slot is not None and slot.run.stopping:  # stopped between two attempts
+                    return self._stopped(
+                        request, index, made, loop.time() - started, False, ambiguous, last
+                    )
+                attempt += 1
+                budget += 1
+                # A timed wait, not a wait for an event: the pause may be lengthened meanwhile.
+                while self._paused_until > loop.time():  # noqa: ASYNC110
+                    await asyncio.sleep(self._paused_until - loop.time())
+                if self._throttle is not None:
+                    await self._throttle.acquire(request)
+                outcome: Message | BwmsgError | None
                 try:
-                    if pool is not None:
-                        if headers is not self._head_for:
-                            self._head = pool.head(headers)
-                            self._head_for = headers
-                        answer = await pool.post(self._head, body, self.timeout)
-                        outcome = self._answer(
-                            answer.status,
-                            answer.body,
-                            answer.reason,
-                            answer.headers.get("retry-after"),
-                        )
-                    else:
-                        async with session.post(
-                            self._url,
-                            data=body,
-                            headers=None if headers is self._session_headers else headers,
-                            **self._post_options,
-                        ) as response:
-                            status = response.status
-                            try:
-                                payload: bytes | None = await response.read()
-                            except (aiohttp.ClientError, asyncio.TimeoutError):
-                                payload = None
-                            outcome = self._answer(
-                                status,
-                                payload,
-                                response.reason,
-                                response.headers.get("Retry-After"),
+                    headers = static_headers or await credentials.headers(session)
+                except BwmsgError as exc:  # no token could be had: this request was not made
+                    attempt -= 1
+                    outcome = exc
+                    delay = None
+                else:
+                    stats.attempts += 1
+                    if attempt > 1:
+                        stats.retries += 1
+                    if not inflight.try_acquire():
+                        await inflight.acquire()
+                    if body is None:
+                        try:
+                            body = _convert.dumps(
+                                _convert.request_to_dict(request, self.application_id)
                             )
-                except (
-                    aiohttp.ClientError,
-                    asyncio.TimeoutError,
-                    _http.ConnectError,
-                    _http.ExchangeError,
-                ) as exc:
-                    outcome = self._failure(exc)
-                finally:
-                    stats.in_flight -= 1
-                    inflight.release()
-                stats.latency(loop.time() - sent_at)
-                if isinstance(outcome, Message) or outcome is None:
-                    stats.sent += 1
+                        except BaseException:
+                            inflight.release()
+                            raise
+                    stats.in_flight += 1
+                    sent_at = loop.time()
+                    # The request is made inline (not in a helper coroutine): this is the hot path
+                    # of send_many, and every await layer costs.
+                    try:
+                        if pool is not None:
+                            if headers is not self._head_for:
+                                self._head = pool.head(headers)
+                                self._head_for = headers
+                            deadline = sent_at + self.timeout
+                            connection = await pool.connection(deadline)
+                            made += 1
+                            if slot is not None:
+                                slot.written = True
+                            answer = await pool.exchange(connection, self._head, body, deadline)
+                            outcome = self._answer(
+                                answer.status,
+                                answer.body,
+                                answer.reason,
+                                answer.headers.get("retry-after"),
+                            )
+                        else:
+                            # aiohttp does not say when it writes: from here it may have.
+                            made += 1
+                            if slot is not None:
+                                slot.written = True
+                            async with session.post(
+                                self._url,
+                                data=body,
+                                headers=None if headers is self._session_headers else headers,
+                                **self._post_options,
+                            ) as response:
+                                status = response.status
+                                try:
+                                    payload: bytes | None = await response.read()
+                                except (aiohttp.ClientError, asyncio.TimeoutError):
+                                    payload = None
+                                outcome = self._answer(
+                                    status,
+                                    payload,
+                                    response.reason,
+                                    response.headers.get("Retry-After"),
+                                )
+                    except (
+                        aiohttp.ClientError,
+                        asyncio.TimeoutError,
+                        _http.ConnectError,
+                        _http.ExchangeError,
+                    ) as exc:
+                        outcome = self._failure(exc)
+                    finally:
+                        stats.in_flight -= 1
+                        inflight.release()
+                    if slot is not None:
+                        slot.written = False  # answered (or failed): nothing on the wire now
+                    stats.latency(loop.time() - sent_at)
+                    if isinstance(outcome, Message) or outcome is None:
+                        stats.sent += 1
+                        stats.finished(loop.time())
+                        return SendResult(
+                            index=index,
+                            request=request,
+                            outcome=Outcome.SENT,
+                            message=outcome or _message_from_request(request, self.application_id),
+                            attempts=attempt,
+                            elapsed=loop.time() - started,
+                        )
+                    if (
+                        isinstance(outcome, AuthenticationError)
+                        and not renewed
+                        and credentials.renew_after_401(headers)
+                    ):
+                        # A 401 means the message was not sent: renew the token, try once more.
+                        renewed = True
+                        budget -= 1
+                        logger.debug("send attempt %d: 401 with a token, renewing it", attempt)
+                        continue
+                    delay = policy.next_delay(outcome, budget)
+                error: BwmsgError = outcome
+                last = error
+                if isinstance(error, AmbiguousSendError):
+                    ambiguous = error
+                logger.debug(
+                    "send attempt %d failed: %s; %s",
+                    attempt,
+                    _short(error),
+                    "giving up" if delay is None else f"retrying in {delay:.3f}s",
+                )
+                if isinstance(error, RateLimitedError):
+                    pause = delay if delay is not None else policy.backoff(budget)
+                    self._paused_until = max(self._paused_until, loop.time() + pause)
+                if delay is None:
+                    if ambiguous is not None and error is not ambiguous:
+                        final = AmbiguousSendError(
+                            f"the message may have been sent: attempt {attempt} failed with "
+                            f"{_short(error)}, after an earlier attempt that may have been "
+                            f"accepted ({_short(ambiguous)})"
+                        )
+                        final.__cause__ = error
+                        error = final
+                    if ambiguous is not None:
+                        stats.unknown += 1
+                    else:
+                        stats.failed += 1
                     stats.finished(loop.time())
                     return SendResult(
                         index=index,
                         request=request,
-                        outcome=Outcome.SENT,
-                        message=outcome or _message_from_request(request, self.application_id),
+                        outcome=Outcome.UNKNOWN if ambiguous is not None else Outcome.FAILED,
+                        error=error,
                         attempts=attempt,
                         elapsed=loop.time() - started,
                     )
-                if (
-                    isinstance(outcome, AuthenticationError)
-                    and not renewed
-                    and credentials.renew_after_401(headers)
-                ):
-                    # A 401 means the message was not sent: renew the token, try once more.
-                    renewed = True
-                    budget -= 1
-                    logger.debug("send attempt %d: 401 with a token, renewing it", attempt)
-                    continue
-                delay = policy.next_delay(outcome, budget)
-            error: BwmsgError = outcome
-            if isinstance(error, AmbiguousSendError):
-                ambiguous = error
-            logger.debug(
-                "send attempt %d failed: %s; %s",
-                attempt,
-                _short(error),
-                "giving up" if delay is None else f"retrying in {delay:.3f}s",
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            if slot is None or not slot.run.stopping:
+                raise
+            _uncancel()
+            return self._stopped(
+                request, index, made, loop.time() - started, slot.written, ambiguous, last
             )
-            if isinstance(error, RateLimitedError):
-                pause = delay if delay is not None else policy.backoff(budget)
-                self._paused_until = max(self._paused_until, loop.time() + pause)
-            if delay is None:
-                if ambiguous is not None and error is not ambiguous:
-                    final = AmbiguousSendError(
-                        f"the message may have been sent: attempt {attempt} failed with "
-                        f"{_short(error)}, after an earlier attempt that may have been accepted "
-                        f"({_short(ambiguous)})"
-                    )
-                    final.__cause__ = error
-                    error = final
-                if ambiguous is not None:
-                    stats.unknown += 1
-                else:
-                    stats.failed += 1
-                stats.finished(loop.time())
-                return SendResult(
-                    index=index,
-                    request=request,
-                    outcome=Outcome.UNKNOWN if ambiguous is not None else Outcome.FAILED,
-                    error=error,
-                    attempts=attempt,
-                    elapsed=loop.time() - started,
-                )
-            if delay > 0:
-                await asyncio.sleep(delay)
+
+    def _stopped(
+        self,
+        request: MessageRequest,
+        index: int,
+        made: int,
+        elapsed: float,
+        written: bool,
+        ambiguous: AmbiguousSendError | None,
+        last: BwmsgError | None,
+    ) -> SendResult:
+        """The result of a request that send_many's stop ended before it finished."""
+        error: BwmsgError
+        if written:
+            error = AmbiguousSendError(
+                "send_many was stopped while waiting for the answer: the message may have been sent"
+            )
+        elif ambiguous is not None:
+            error = ambiguous
+        else:
+            after = f" (after {made} failed attempt(s), the last: {_short(last)})" if last else ""
+            error = StoppedError(f"send_many was stopped before this request was sent{after}")
+            if last is not None:
+                error.__cause__ = last
+        unknown = not isinstance(error, StoppedError)
+        if unknown:
+            self._stats.unknown += 1
+        else:
+            self._stats.failed += 1
+        self._stats.finished(asyncio.get_running_loop().time())
+        return SendResult(
+            index=index,
+            request=request,
+            outcome=Outcome.UNKNOWN if unknown else Outcome.FAILED,
+            error=error,
+            attempts=made,
+            elapsed=elapsed,
+        )
 
     def _answer(
         self, status: int, payload: bytes | None, reason: str | None, retry_after: str | None
@@ -614,6 +685,8 @@ class Sender:
         requests: Iterable[MessageRequest] | AsyncIterable[MessageRequest],
         *,
         ordered: bool = False,
+        stop: asyncio.Event | None = None,
+        grace: float | asyncio.Event | None = None,
     ) -> AsyncGenerator[SendResult, None]:
         """Send every request, yielding one :class:`~bwmsg.SendResult` per request.
 
@@ -627,17 +700,29 @@ class Sender:
             requests: the requests.
             ordered: yield results in input order (finished results that wait for an earlier
                 one are buffered, within the same bound); otherwise as they finish.
+            stop: set it to stop cleanly. No more requests are taken from the input. A
+                request not yet written to a connection (waiting for the throttle, a slot, a
+                token, a retry's delay or a connection) ends at once as ``FAILED`` with a
+                :class:`~bwmsg.StoppedError`: certainly not sent (``UNKNOWN`` instead when an
+                earlier attempt of it may have been accepted). Requests already written get
+                ``grace``; those still unanswered after it end ``UNKNOWN``. Every request
+                taken from the input gets its result, and then the iteration ends normally.
+            grace: after ``stop``, how long written requests may take to be answered:
+                seconds, or an ``asyncio.Event`` whose setting ends it; None (the default)
+                waits for every answer (each bounded by the Sender's ``timeout``).
 
         Returns:
             An async generator: ``await results.aclose()`` (or ``contextlib.aclosing``) stops
             it early and cancels its requests in flight.
         """
-        return self._send_many(requests, ordered)
+        return self._send_many(requests, ordered, stop, grace)
 
     async def _send_many(
         self,
         requests: Iterable[MessageRequest] | AsyncIterable[MessageRequest],
         ordered: bool,
+        stop: asyncio.Event | None,
+        grace: float | asyncio.Event | None,
     ) -> AsyncGenerator[SendResult, None]:
         self._open()
         window = 2 * self.concurrency
@@ -648,10 +733,12 @@ class Sender:
         feed = _Feed(requests)
         take_sync = feed.take_sync
 
-        async def worker() -> None:
+        run = _Run()
+
+        async def worker(slot: _Slot) -> None:
             exit_ = _WorkerExit()
             try:
-                while True:
+                while not run.stopping:
                     if not slots.try_acquire():
                         await slots.acquire()
                     taken = take_sync() if take_sync is not None else await feed.take()
@@ -659,19 +746,27 @@ class Sender:
                         slots.release()
                         return
                     index, request = taken
-                    results.append(await self._dispatch(request, index))
+                    results.append(await self._dispatch(request, index, slot))
                     arrived.set()
             except asyncio.CancelledError:
-                exit_.cancelled = True
-                raise
+                if not run.stopping:
+                    exit_.cancelled = True
+                    raise
+                _uncancel()  # our own stop reached a worker that held no request
             except Exception as exc:  # handed to the consumer
                 exit_.error = exc
             finally:
                 results.append(exit_)
                 arrived.set()
 
-        workers = [asyncio.ensure_future(worker()) for _ in range(self.concurrency)]
+        worker_slots = [_Slot(run) for _ in range(self.concurrency)]
+        workers = [asyncio.ensure_future(worker(slot)) for slot in worker_slots]
         self._runs.update(workers)
+        stopper = (
+            asyncio.ensure_future(_stop_workers(run, stop, grace, feed, workers, worker_slots))
+            if stop is not None
+            else None
+        )
         running = len(workers)
         pending: dict[int, SendResult] = {}
         next_index = 0
@@ -708,6 +803,8 @@ class Sender:
             if stopped:
                 raise RuntimeError("send_many was stopped because its Sender was closed")
         finally:
+            if stopper is not None:
+                stopper.cancel()
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
@@ -777,6 +874,58 @@ class Sender:
             **more,
         }
         return _list_messages(self, filters, page_size)
+
+
+class _Run:
+    """One send_many run: whether its stop has begun."""
+
+    __slots__ = ("stopping",)
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+
+class _Slot:
+    """One send_many worker: its run, and whether its request may be on the wire right now."""
+
+    __slots__ = ("run", "written")
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.written = False
+
+
+async def _stop_workers(
+    run: _Run,
+    stop: asyncio.Event,
+    grace: float | asyncio.Event | None,
+    feed: _Feed,
+    workers: Sequence[asyncio.Future[None]],
+    slots: Sequence[_Slot],
+) -> None:
+    """send_many's stop: once ``stop`` is set, end what was not written, then after the grace
+    what was (each worker turns the cancellation into its request's result)."""
+    await stop.wait()
+    run.stopping = True
+    feed.close()
+    for task, slot in zip(workers, slots, strict=True):
+        if not slot.written:
+            task.cancel()
+    if grace is None:
+        return
+    if isinstance(grace, asyncio.Event):
+        await grace.wait()
+    elif grace > 0:
+        await asyncio.sleep(grace)
+    for task in workers:
+        task.cancel()
+
+
+def _uncancel() -> None:
+    """Forget a cancellation that was handled (Python 3.11+ counts them per task)."""
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        task.uncancel()
 
 
 class _WorkerExit:

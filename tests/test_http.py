@@ -2,7 +2,7 @@
 
 Wire behaviour is tested against real servers on 127.0.0.1 (:class:`RawServer`, which writes
 exactly the bytes a test scripts); the answer parser is also fed directly through
-:class:`Feeder` (a ``_Connection`` on a fake transport) to split answers at every byte.
+:class:`Feeder` (a ``Connection`` on a fake transport) to split answers at every byte.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from bwmsg import _http
-from bwmsg._http import Answer, ConnectError, ExchangeError, Pool, _Connection
+from bwmsg._http import Answer, ConnectError, ExchangeError, Pool, Connection
 
 WITHIN = 5.0
 """The timeout of posts that are expected to succeed: far longer than any of them takes."""
@@ -237,7 +237,7 @@ def free_port() -> int:
 
 
 class FakeTransport(asyncio.Transport):
-    """Enough of a transport for ``_Connection``: records writes, closes and aborts."""
+    """Enough of a transport for ``Connection``: records writes, closes and aborts."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -260,7 +260,7 @@ class FakeTransport(asyncio.Transport):
 
 @dataclass
 class Parsed:
-    """What became of one request on a fed ``_Connection``."""
+    """What became of one request on a fed ``Connection``."""
 
     outcome: Answer | BaseException | None  # None: still waiting
     reusable: bool  # could the connection take another request after this answer
@@ -273,7 +273,7 @@ class Parsed:
 
 
 class Feeder:
-    """Sends a request on a ``_Connection`` with a fake transport and feeds it answer bytes."""
+    """Sends a request on a ``Connection`` with a fake transport and feeds it answer bytes."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()  # only to make futures: it never runs
@@ -287,7 +287,7 @@ class Feeder:
     def __call__(self, pieces: Iterable[bytes], *, eof: bool = False) -> Parsed:
         """Deliver ``pieces`` as a real transport would: never empty, none after the
         connection closed; then the end of the connection if it closed itself or ``eof``."""
-        connection = _Connection()
+        connection = Connection()
         transport = FakeTransport()
         connection.connection_made(transport)
         waiter = connection.send(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", self.loop)
@@ -406,9 +406,9 @@ SAMPLES = {
 
 
 def test_send_writes_the_request() -> None:
-    """_Connection.send writes the request bytes as given and returns a pending future."""
+    """Connection.send writes the request bytes as given and returns a pending future."""
     with Feeder() as feeder:
-        connection = _Connection()
+        connection = Connection()
         transport = FakeTransport()
         connection.connection_made(transport)
         waiter = connection.send(b"POST / HTTP/1.1\r\n\r\n", feeder.loop)
@@ -417,9 +417,9 @@ def test_send_writes_the_request() -> None:
 
 
 def test_send_on_a_closing_connection_is_a_connect_error() -> None:
-    """_Connection.send on a closing transport raises ConnectError and writes nothing."""
+    """Connection.send on a closing transport raises ConnectError and writes nothing."""
     with Feeder() as feeder:
-        connection = _Connection()
+        connection = Connection()
         transport = FakeTransport()
         connection.connection_made(transport)
         transport.close()

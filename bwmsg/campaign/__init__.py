@@ -20,17 +20,11 @@ run ... --receipts HOST:PORT`` or ``bwmsg campaign receipts run.db --listen HOST
 :func:`reconcile` settles ``unknown`` rows by looking them up (``bwmsg campaign reconcile``).
 """
 
+from ._dryrun import DryRunReport, dry_run
 from ._input import InputError, RenderError, Template, read_rows
 from ._journal import Journal, JournalMismatch, ReceiptResult, RowState, RowUpdate
 from ._reconcile import ReconcileSummary, reconcile
-from ._runner import (
-    CampaignProgress,
-    CampaignSummary,
-    DryRunReport,
-    default_tag,
-    dry_run,
-    run_campaign,
-)
+from ._runner import CampaignProgress, CampaignSummary, default_tag, run_campaign
 
 __all__ = [
     "CampaignProgress",
