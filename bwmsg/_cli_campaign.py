@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import random
+import resource
 import shlex
 import signal
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -32,27 +34,33 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from yarl import URL
 
 from . import _loop
 from ._cli_inspect import campaign_export, campaign_status, print_dry_run
 from ._errors import BwmsgError
 from ._retry import RetryPolicy
 from ._segments import non_gsm_characters, segments
-from ._sender import Sender
+from ._sender import DEFAULT_BASE_URL, Sender
 from ._throttle import RateLimit
 from .campaign import (
     CampaignProgress,
     CampaignSummary,
     InputError,
+    JournalBusy,
     JournalMismatch,
+    PreflightError,
     Template,
     dry_run,
+    preflight,
     run_campaign,
 )
+from .campaign._reconcile import MARGIN
 
 __all__ = ["campaign", "demo", "segments_command", "send"]
 
 EXIT_INTERRUPTED = 130
+EXIT_BUSY = 75  # EX_TEMPFAIL: another process is running the journal; try again later
 _SECRET_OPTIONS = ("--password", "--client-secret")
 
 
@@ -202,6 +210,15 @@ def _resume_command() -> str:
     return shlex.join(["bwmsg", *args])
 
 
+def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+    if value is not None and not value > 0:
+        raise click.BadParameter(
+            f"must be more than 0 segments per second, got {value:g} (leave --rate out for no "
+            "client-side limit)"
+        )
+    return value
+
+
 @campaign.command("run")
 @click.argument("recipients", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -214,32 +231,71 @@ def _resume_command() -> str:
 @click.option(
     "--text-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Read the message template from a file.",
+    help="Read the message template from a file (UTF-8; a BOM and one final newline dropped).",
 )
 @click.option("--media", multiple=True, help="Media URL (template); repeat for several.")
 @click.option("--tag", default=None, help="Tag template (default: campaign and row, no PII).")
-@click.option("--rate", type=float, default=None, help="Client-side limit, segments per second.")
 @click.option(
-    "--concurrency", type=int, default=50, show_default=True, help="Requests in flight at once."
+    "--rate",
+    type=float,
+    default=None,
+    callback=_positive_rate,
+    help="Client-side limit, segments per second (> 0).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Requests in flight at once.",
 )
 @click.option(
     "--max-attempts",
-    type=int,
+    type=click.IntRange(min=1),
     default=5,
     show_default=True,
     help="Attempts per message, the first included.",
 )
 @click.option(
     "--retry-delay",
-    type=float,
+    type=click.FloatRange(min=0),
     default=0.5,
     show_default=True,
     help="First backoff in seconds (doubles per attempt, with jitter).",
 )
 @click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds one attempt may take before its message counts as unknown.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="On Ctrl-C/SIGTERM, seconds requests in flight may take to be answered.",
+)
+@click.option(
+    "--max-consecutive-failures",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Stop after this many sends in a row failed (0: never); untried rows stay pending.",
+)
+@click.option(
     "--resend-unknown",
     is_flag=True,
     help="Send rows whose outcome is unknown again (they may be texted twice).",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Send again rows that failed with a 4xx answer (once you fixed the cause).",
+)
+@click.option(
+    "--dedupe", is_flag=True, help="Skip rows whose recipients an earlier row already has."
 )
 @click.option("--dry-run", is_flag=True, help="Send nothing; print what it would cost.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
@@ -257,6 +313,10 @@ def campaign_run(**kwargs: Any) -> None:
     Column `to` holds the number (several separated by ';' make a group message), column
     `from` optionally overrides --from, and every column fills `{column}` in the templates.
     Rerunning the same command on the same journal resumes without sending anything twice.
+
+    Exit status: 0 when every row is final; 130 after Ctrl-C or SIGTERM; 75 when another
+    process is running the journal; 1 when the run stopped on an error (refused credentials,
+    a 404, too many failures in a row) or cannot start; 2 for a mistake in the command.
     """
     creds = _pop_credentials(kwargs)
     template = _template(
@@ -269,28 +329,42 @@ def campaign_run(**kwargs: Any) -> None:
     )
     recipients: Path = kwargs["recipients"]
     out = _console()
+    _check_input(recipients, template)
     if kwargs["dry_run"]:
-        try:
-            report = dry_run(recipients, template)
-        except InputError as exc:
-            raise click.ClickException(str(exc)) from None
-        print_dry_run(out, report)
+        _dry_run(out, recipients, template)
         return
     if kwargs["journal"] is None:
         raise click.UsageError("--journal PATH is required (it records every row's state)")
+    _check_settings(creds, kwargs["concurrency"])
     try:
-        rate = RateLimit(kwargs["rate"]) if kwargs["rate"] else None
+        rate = RateLimit(kwargs["rate"]) if kwargs["rate"] is not None else None
         retry = RetryPolicy(max_attempts=kwargs["max_attempts"], base_delay=kwargs["retry_delay"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    sender = _sender(creds, concurrency=kwargs["concurrency"], rate=rate, retry=retry)
+    sender = _sender(
+        creds,
+        concurrency=kwargs["concurrency"],
+        rate=rate,
+        retry=retry,
+        timeout=kwargs["timeout"],
+    )
+    options = {
+        name: kwargs[name]
+        for name in (
+            "resend_unknown",
+            "retry_failed",
+            "dedupe",
+            "max_consecutive_failures",
+            "grace",
+        )
+    }
     code = _loop.run(
         _run(
             sender,
             recipients,
             kwargs["journal"],
             template,
-            kwargs["resend_unknown"],
+            options,
             kwargs["quiet"],
             out,
             kwargs["receipts"],
@@ -299,36 +373,110 @@ def campaign_run(**kwargs: Any) -> None:
     sys.exit(code)
 
 
+def _dry_run(out: Console, recipients: Path, template: Template) -> None:
+    try:
+        report = dry_run(recipients, template)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
+    print_dry_run(out, report)
+    if report.messages == 0:
+        sys.exit(1)
+
+
+def _check_input(recipients: Path, template: Template) -> None:
+    """Template columns and sending numbers against the input, before anything else."""
+    try:
+        preflight(recipients, template)
+    except PreflightError as exc:
+        raise click.UsageError(str(exc)) from None
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_settings(creds: dict[str, Any], concurrency: int) -> None:
+    """What would fail every send, checked before the journal is touched."""
+    if not (creds["application_id"] or os.environ.get("BW_MESSAGING_APPLICATION_ID", "").strip()):
+        raise click.UsageError(
+            "no application id: give --application-id ID or set BW_MESSAGING_APPLICATION_ID "
+            "(the id of your Bandwidth messaging application)"
+        )
+    base_url = creds["base_url"] or os.environ.get("BW_MESSAGING_BASE_URL", "").strip()
+    if base_url:
+        where = "--base-url" if creds["base_url"] else "BW_MESSAGING_BASE_URL"
+        path = URL(base_url).path.rstrip("/")
+        if not path.endswith("/v2"):
+            raise click.UsageError(
+                f"{where} {base_url} does not end in /api/v2: it must be the API root, such as "
+                f"{DEFAULT_BASE_URL} (did you mean {base_url.rstrip('/')}/api/v2?)"
+            )
+    _raise_file_limit(concurrency)
+
+
+def _raise_file_limit(concurrency: int) -> None:
+    """Make room for ``concurrency`` connections (plus the journal, the listener ...)."""
+    needed = concurrency + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise click.UsageError(
+            f"--concurrency {concurrency} needs about {needed} open files, but this process "
+            f"may open at most {hard} (ulimit -Hn): lower --concurrency to at most "
+            f"{max(1, hard - 64)} or raise the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+class _Signals:
+    """Ctrl-C and SIGTERM: the first stops the run, the second ends the grace."""
+
+    def __init__(self, stop: asyncio.Event, hurry: asyncio.Event, grace: float) -> None:
+        self.stop = stop
+        self.hurry = hurry
+        self.grace = grace
+        self.seen: list[int] = []
+
+    def __call__(self, signum: int) -> None:
+        self.seen.append(signum)
+        err = _console(stderr=True)
+        if not self.stop.is_set():
+            err.print(
+                f"\nstopping: no new rows; requests in flight get {self.grace:g}s to be "
+                "answered (Ctrl-C again to stop waiting)"
+            )
+            self.stop.set()
+        elif not self.hurry.is_set():
+            err.print("\nnot waiting: requests still unanswered are recorded as unknown")
+            self.hurry.set()
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self, signum)
+
+    def remove(self, loop: asyncio.AbstractEventLoop) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+
+
 async def _run(
     sender: Sender,
     recipients: Path,
     journal: Path,
     template: Template,
-    resend_unknown: bool,
+    options: dict[str, Any],
     quiet: bool,
     out: Console,
     receipts: str | None = None,
 ) -> int:
-    stop = asyncio.Event()
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    signals: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        signals.append(signum)
-        if not stop.is_set():
-            _console(stderr=True).print(
-                "\nstopping: no new rows; waiting for requests in flight (Ctrl-C again to quit "
-                "at once)"
-            )
-            stop.set()
-        else:
-            raise KeyboardInterrupt
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, on_signal, signum)
+    signals = _Signals(stop, hurry, options["grace"])
+    signals.install(loop)
     try:
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(sender)
             if receipts:
                 from ._cli_receipts import receipts_listener
 
@@ -340,31 +488,42 @@ async def _run(
                         password=os.environ.get("BW_CALLBACK_PASSWORD") or None,
                     )
                 )
-            await stack.enter_async_context(sender)
             with _Display(quiet) as display:
                 summary = await run_campaign(
                     sender,
                     recipients,
                     journal,
                     template,
-                    resend_unknown=resend_unknown,
                     stop=stop,
+                    hurry=hurry,
                     progress=display,
+                    **options,
                 )
+    except JournalBusy as exc:
+        _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        return EXIT_BUSY
     except (JournalMismatch, InputError) as exc:
-        _console(stderr=True).print(f"[red]error:[/red] {exc}")
+        _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
         return 1
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signum)
+        signals.remove(loop)
+    return _report(out, summary, journal, interrupted=bool(signals.seen))
+
+
+def _report(out: Console, summary: CampaignSummary, journal: Path, *, interrupted: bool) -> int:
     _print_summary(out, summary, journal)
     if summary.complete:
         return 0
-    if signals or summary.stopped == "interrupted":
-        out.print(f"\nInterrupted. To resume: [bold]{_resume_command()}[/bold]")
+    resume = escape(_resume_command())
+    # soft_wrap: the command stays on one line, to be copied whole.
+    if interrupted or summary.stopped == "interrupted":
+        out.print(f"\nInterrupted. To resume: [bold]{resume}[/bold]", soft_wrap=True)
         return EXIT_INTERRUPTED
-    out.print(f"\nStopped: {summary.stopped}. Fix it, then resume: {_resume_command()}")
+    if summary.stopped is None:
+        out.print(f"\nRows are left to send. To resume: {resume}", soft_wrap=True)
+        return 1
+    out.print(f"\nStopped: {escape(summary.stopped)}.")
+    out.print(f"Fix it, then resume: {resume}", soft_wrap=True)
     return 1
 
 
@@ -378,6 +537,8 @@ def _print_summary(out: Console, s: CampaignSummary, journal: Path) -> None:
     table.add_row("  of which invalid", f"{s.invalid:,}", "")
     table.add_row("unknown", f"{s.unknown:,}", f"{s.states.get('unknown', 0):,}")
     table.add_row("pending", "", f"{s.states.get('pending', 0):,}")
+    if s.returned:
+        table.add_row("  of which stopped before sending", f"{s.returned:,}", "")
     table.add_row("skipped (already final)", f"{s.skipped:,}", "")
     table.add_row("rows", "", f"{s.rows:,}")
     out.print(table)
@@ -385,17 +546,40 @@ def _print_summary(out: Console, s: CampaignSummary, journal: Path) -> None:
     out.print(f"{s.elapsed:,.1f}s, {rate:,.0f} rows/s")
     if s.recovered:
         out.print(f"{s.recovered:,} rows an earlier run left in flight are now 'unknown'.")
+    if s.duplicates:
+        out.print(
+            f"{s.duplicates:,} rows have the same recipients as an earlier row (see `bwmsg "
+            "campaign run ... --dry-run`); --dedupe skips them."
+        )
     if s.errors:
         out.print("Most frequent errors:")
         for error, count in s.errors[:5]:
-            out.print(f"  {count:>7,}  {error}")
+            out.print(f"  {count:>7,}  {escape(error)}")
     if s.retryable_left:
         out.print(f"{s.retryable_left:,} failed rows are transient: rerun to try them again.")
     if s.states.get("unknown", 0):
+        _print_unknown_advice(out, s.states["unknown"], s.unknown_since, journal)
+
+
+def _print_unknown_advice(out: Console, unknown: int, since: float | None, journal: Path) -> None:
+    out.print(
+        f"{unknown:,} rows may have been sent (unknown): a rerun does not send them again. "
+        f"Next: [bold]{shlex.join(['bwmsg', 'campaign', 'reconcile', str(journal)])}[/bold] "
+        "looks them up at Bandwidth and marks those it finds as sent."
+    )
+    closes = (since or 0.0) + MARGIN
+    if closes > time.time():
         out.print(
-            f"{s.states['unknown']:,} rows may have been sent: they are not sent again unless "
-            "you rerun with --resend-unknown (which may text them twice)."
+            f"  Rows it does not find become safe to resend once their window closes, at "
+            f"{_when(closes)} (rerun reconcile then); the next run then sends them once."
         )
+    else:
+        out.print("  Rows it does not find are then safe to resend: the next run sends them once.")
+    out.print("  --resend-unknown sends them all again now, and may text some people twice.")
+
+
+def _when(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
 # -- one message, segments ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,19 @@ from typing import Any
 import click
 
 from . import _loop
-from ._cli_campaign import _console, _credential_options, _pop_credentials, _sender, campaign
+from ._cli_campaign import (
+    EXIT_BUSY,
+    _console,
+    _credential_options,
+    _pop_credentials,
+    _sender,
+    campaign,
+)
 from ._cli_inspect import print_receipts
 from ._errors import BwmsgError
 from .callbacks import CallbackEvent, CallbackServer
-from .campaign import Journal, reconcile
+from .campaign import Journal, JournalBusy, reconcile
+from .campaign._reconcile import MARGIN
 
 __all__ = ["campaign_receipts", "campaign_reconcile", "receipts_listener"]
 
@@ -152,7 +161,7 @@ def campaign_receipts(
 @click.option(
     "--margin",
     type=float,
-    default=600.0,
+    default=MARGIN,
     show_default=True,
     help="Seconds searched before and after each row's send.",
 )
@@ -175,6 +184,9 @@ def campaign_reconcile(journal: Path, margin: float, **kwargs: Any) -> None:
         summary = _loop.run(go())
     except BwmsgError as exc:
         raise click.ClickException(f"looking messages up failed: {exc}") from None
+    except JournalBusy as exc:
+        _console(stderr=True).print(f"error: {exc}")
+        sys.exit(EXIT_BUSY)
     out.print(
         f"unknown rows checked: {summary.checked:,}; found (now sent): {summary.found:,}; "
         f"safe to resend: {summary.safe_to_resend:,}; window still open: {summary.waiting:,}; "

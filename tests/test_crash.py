@@ -7,7 +7,7 @@ runs it). The full-size run, whose figures are in ``benchmarks/RESULTS.md``::
 
 Over the whole history: every row ends final; nobody is texted twice (no ``--resend-unknown``);
 every SENT row's message id was accepted for that row; no FAILED row was accepted; each kill
-leaves at most ``2 * concurrency + 200`` rows ``sending`` (they become ``unknown``); the journal
+leaves at most ``2 * concurrency + 10`` rows ``sending`` (they become ``unknown``); the journal
 passes ``PRAGMA integrity_check`` after every kill.
 """
 
@@ -31,7 +31,7 @@ from tests.cli_helpers import env_for, write_csv
 N = int(os.environ.get("BWMSG_CRASH_N", "20000"))
 KILLS = int(os.environ.get("BWMSG_CRASH_KILLS", "5"))
 CONCURRENCY = 50
-BOUND = 2 * CONCURRENCY + 200  # the README's bound on rows one crash leaves unknown
+BOUND = 2 * CONCURRENCY + 10  # the bound on rows one crash leaves unknown (README)
 
 FAULTS = Faults(
     rate_limited=0.10,

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from bwmsg import _http
-from bwmsg._http import Answer, ConnectError, ExchangeError, Pool, Connection
+from bwmsg._http import Answer, ConnectError, Connection, ExchangeError, Pool
 
 WITHIN = 5.0
 """The timeout of posts that are expected to succeed: far longer than any of them takes."""

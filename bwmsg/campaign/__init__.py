@@ -22,7 +22,16 @@ run ... --receipts HOST:PORT`` or ``bwmsg campaign receipts run.db --listen HOST
 
 from ._dryrun import DryRunReport, dry_run
 from ._input import InputError, RenderError, Template, read_rows
-from ._journal import Journal, JournalMismatch, ReceiptResult, RowState, RowUpdate
+from ._journal import (
+    Journal,
+    JournalBusy,
+    JournalMismatch,
+    ReceiptResult,
+    RowState,
+    RowUpdate,
+)
+from ._preflight import PreflightError
+from ._preflight import check as preflight
 from ._reconcile import ReconcileSummary, reconcile
 from ._runner import CampaignProgress, CampaignSummary, default_tag, run_campaign
 
@@ -32,7 +41,9 @@ __all__ = [
     "DryRunReport",
     "InputError",
     "Journal",
+    "JournalBusy",
     "JournalMismatch",
+    "PreflightError",
     "ReceiptResult",
     "ReconcileSummary",
     "RenderError",
@@ -41,6 +52,7 @@ __all__ = [
     "Template",
     "default_tag",
     "dry_run",
+    "preflight",
     "read_rows",
     "reconcile",
     "run_campaign",

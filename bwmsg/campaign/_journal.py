@@ -5,6 +5,15 @@ being killed at any point (the operating system still has it), though not a powe
 the loss of the disk. Rows are marked ``sending`` in a committed batch before any of them can be
 handed to the dispatcher, so a row that might have left the process is never ``pending``.
 
+One process at a time decides what to send from a journal: :class:`Journal` opened with
+``exclusive=True`` (``campaign run``, ``reconcile``) holds an ``flock`` on the database file
+for as long as it is open. The kernel drops it when the process ends, however it ends, so a
+journal whose holder died is taken over by the next run with no manual step. The holder
+writes who it is (pid, host, since when, its command) into the ``holder`` table, and a
+refused process names it (:class:`JournalBusy`). Readers (``status``, ``export``, a receipts
+listener) open the journal without the lock and work beside a run. The lock is for local
+file systems: over NFS, ``flock`` may not exclude a process on another machine.
+
 Delivery receipts are a second dimension beside the send outcome (``state``): ``receipt`` is
 NULL (none yet), ``delivered`` or ``failed`` (with ``receipt_code`` and
 ``receipt_description``). The first final receipt of a row wins: a later or duplicate one never
@@ -15,7 +24,12 @@ existed gain them when opened.
 from __future__ import annotations
 
 import enum
+import fcntl
+import os
+import shlex
+import socket
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -25,7 +39,7 @@ import attrs
 
 from ..callbacks import CallbackEvent, StatusCallback, StatusType, describe_error
 
-__all__ = ["Journal", "JournalMismatch", "ReceiptResult", "RowState", "RowUpdate"]
+__all__ = ["Journal", "JournalBusy", "JournalMismatch", "ReceiptResult", "RowState", "RowUpdate"]
 
 SCHEMA_VERSION = "1"
 
@@ -46,6 +60,13 @@ CREATE TABLE IF NOT EXISTS rows (
     updated REAL
 );
 CREATE INDEX IF NOT EXISTS rows_state ON rows (state);
+CREATE TABLE IF NOT EXISTS holder (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    since REAL NOT NULL,
+    command TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     started REAL NOT NULL,
@@ -62,6 +83,13 @@ _ADDED_COLUMNS = (
     ("receipt_description", "TEXT"),
     ("receipt_time", "REAL"),
     ("sending_at", "REAL"),
+)
+
+# Rows whose recipients an earlier row of the journal has (r), with that first row (f.first).
+_DUPLICATES = (
+    "WITH firsts AS (SELECT recipients, MIN(row) AS first FROM rows WHERE recipients != '' "
+    "GROUP BY recipients HAVING COUNT(*) > 1) SELECT {select} FROM rows r JOIN firsts f "
+    "ON r.recipients = f.recipients WHERE r.row != f.first {tail}"
 )
 
 SAFE_TO_RESEND = "not found by reconcile: safe to resend"
@@ -113,6 +141,42 @@ class JournalMismatch(ValueError):
     """The journal belongs to another input file or template."""
 
 
+class JournalBusy(RuntimeError):
+    """Another live process holds the journal (``campaign run``, ``worker`` or ``reconcile``).
+
+    Attributes:
+        path: the journal.
+        pid: the holder's process id, or None when it is still starting and has not said.
+        host: the holder's host name, or None.
+        since: when the holder took the journal (seconds since the epoch), or None.
+        command: the holder's command line (secrets hidden), or None.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        pid: int | None = None,
+        host: str | None = None,
+        since: float | None = None,
+        command: str | None = None,
+    ) -> None:
+        self.path = path
+        self.pid = pid
+        self.host = host
+        self.since = since
+        self.command = command
+        if pid is None:
+            who = "another process that is still starting"
+        else:
+            when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(since or 0))
+            who = f"pid {pid} on {host} since {when}" + (f" ({command})" if command else "")
+        super().__init__(
+            f"the journal {path} is in use by {who}: only one process may send from a journal "
+            "at a time. Wait for it to finish (or stop it), then run again; `bwmsg campaign "
+            "status` works beside it."
+        )
+
+
 @attrs.frozen
 class RowUpdate:
     """The outcome of one row, to be written."""
@@ -129,16 +193,34 @@ class RowUpdate:
 class Journal:
     """A campaign's SQLite journal. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, exclusive: bool = False, command: str = "") -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._lock: int | None = _lock(self.path) if exclusive else None
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._setup()
+            if self._lock is not None:
+                self._claim(command)
+        except BaseException:
+            self.close()
+            raise
+        self._run_id: int | None = None
+        self._campaign: str | None = None
+
+    def _setup(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._migrate()
-        self._run_id: int | None = None
-        self._campaign: str | None = None
+
+    def _claim(self, command: str) -> None:
+        """Say who holds the journal now (the lock is held: nobody else writes this)."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO holder VALUES (1, ?, ?, ?, ?)",
+                (os.getpid(), socket.gethostname(), time.time(), command or _command()),
+            )
 
     def _migrate(self) -> None:
         have = {r[1] for r in self._db.execute("PRAGMA table_info(rows)")}
@@ -156,8 +238,15 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+        """Close the database, then give up the lock (if this Journal holds it)."""
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+        if self._lock is not None:
+            # After the database: closing any descriptor of the file drops the process's
+            # POSIX locks on it, SQLite's own included.
+            os.close(self._lock)
+            self._lock = None
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -223,16 +312,16 @@ class Journal:
 
     # -- rows -----------------------------------------------------------------------------------
 
-    def states(self, chunk: int = 5000) -> Iterator[tuple[int, str, int]]:
-        """(row, state, retryable) of every known row in row order.
+    def states(self, chunk: int = 5000) -> Iterator[tuple[int, str, int, int | None]]:
+        """(row, state, retryable, status) of every known row in row order.
 
         Read in chunks, each its own short read, so that no long-lived reader holds the
         write-ahead log back from being checkpointed during a long run.
         """
         after = -1
         while True:
-            found: list[tuple[int, str, int]] = self._db.execute(
-                "SELECT row, state, retryable FROM rows WHERE row > ? ORDER BY row LIMIT ?",
+            found: list[tuple[int, str, int, int | None]] = self._db.execute(
+                "SELECT row, state, retryable, status FROM rows WHERE row > ? ORDER BY row LIMIT ?",
                 (after, chunk),
             ).fetchall()
             if not found:
@@ -260,53 +349,90 @@ class Journal:
 
     def mark_sending(self, rows: Iterable[tuple[int, str, str, int, str]]) -> None:
         """Durably mark rows ``sending``: (row, recipients, sender, segments, encoding)."""
-        now = time.time()
         with self._transaction():
-            self._db.executemany(
-                "INSERT INTO rows (row, recipients, sender, state, segments, encoding, updated, "
-                "sending_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?) ON CONFLICT (row) DO UPDATE "
-                "SET state = 'sending', recipients = excluded.recipients, sender = "
-                "excluded.sender, segments = excluded.segments, encoding = excluded.encoding, "
-                "updated = excluded.updated, sending_at = excluded.sending_at, retryable = 0",
-                [(*r, now, now) for r in rows],
-            )
+            self._mark(rows, time.time())
+
+    def _mark(self, rows: Iterable[tuple[int, str, str, int, str]], now: float) -> None:
+        # The recipients a row was loaded with stay: they are what duplicates are found by.
+        self._db.executemany(
+            "INSERT INTO rows (row, recipients, sender, state, segments, encoding, updated, "
+            "sending_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?) ON CONFLICT (row) DO UPDATE "
+            "SET state = 'sending', recipients = CASE WHEN rows.recipients = '' THEN "
+            "excluded.recipients ELSE rows.recipients END, sender = excluded.sender, "
+            "segments = excluded.segments, encoding = excluded.encoding, "
+            "updated = excluded.updated, sending_at = excluded.sending_at",
+            [(*r, now, now) for r in rows],
+        )
 
     def record(
-        self, updates: Iterable[RowUpdate], recipients: dict[int, str] | None = None
+        self,
+        updates: Iterable[RowUpdate],
+        recipients: dict[int, str] | None = None,
+        *,
+        sending: Iterable[tuple[int, str, str, int, str]] = (),
     ) -> None:
-        """Write final states in one transaction (rows not yet known are inserted).
+        """Write outcomes, and mark more rows ``sending``, in one transaction.
 
-        A row whose message id a receipt already proved (matched by its tag while it was in
-        flight) stays ``sent`` even when its send ended ``unknown``.
+        ``updates`` are written first (rows not yet known are inserted), then ``sending`` as
+        :meth:`mark_sending` does. A row whose message id a receipt already proved (matched by
+        its tag while it was in flight) stays ``sent`` even when its send ended ``unknown``. A
+        row put back to ``failed`` without an error keeps the one it had.
         """
         now = time.time()
-        recipients = recipients or {}
-        proved = "excluded.state = 'unknown' AND rows.message_id IS NOT NULL"
         with self._transaction():
-            self._db.executemany(
-                "INSERT INTO rows (row, recipients, state, message_id, error, status, retryable,"
-                " attempts, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row) DO "
-                f"UPDATE SET state = CASE WHEN {proved} THEN 'sent' ELSE excluded.state END, "
-                "message_id = COALESCE(excluded.message_id, rows.message_id), "
-                f"error = CASE WHEN {proved} THEN NULL ELSE excluded.error END, "
-                "status = excluded.status, "
-                "retryable = excluded.retryable, attempts = rows.attempts + excluded.attempts,"
-                " updated = excluded.updated",
-                [
-                    (
-                        u.row,
-                        recipients.get(u.row, ""),
-                        u.state.value,
-                        u.message_id,
-                        u.error,
-                        u.status,
-                        int(u.retryable),
-                        u.attempts,
-                        now,
-                    )
-                    for u in updates
-                ],
+            self._record(updates, recipients or {}, now)
+            self._mark(sending, now)
+
+    def _record(self, updates: Iterable[RowUpdate], recipients: dict[int, str], now: float) -> None:
+        proved = "excluded.state = 'unknown' AND rows.message_id IS NOT NULL"
+        self._db.executemany(
+            "INSERT INTO rows (row, recipients, state, message_id, error, status, retryable,"
+            " attempts, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row) DO "
+            f"UPDATE SET state = CASE WHEN {proved} THEN 'sent' ELSE excluded.state END, "
+            "message_id = COALESCE(excluded.message_id, rows.message_id), "
+            f"error = CASE WHEN {proved} THEN NULL WHEN excluded.state = 'failed' THEN "
+            "COALESCE(excluded.error, rows.error) ELSE excluded.error END, "
+            "status = CASE WHEN excluded.state = 'failed' THEN COALESCE(excluded.status, "
+            "rows.status) ELSE excluded.status END, "
+            "retryable = excluded.retryable, attempts = rows.attempts + excluded.attempts,"
+            " updated = excluded.updated",
+            [
+                (
+                    u.row,
+                    recipients.get(u.row, ""),
+                    u.state.value,
+                    u.message_id,
+                    u.error,
+                    u.status,
+                    int(u.retryable),
+                    u.attempts,
+                    now,
+                )
+                for u in updates
+            ],
+        )
+
+    def duplicates(self, limit: int = 20) -> tuple[int, list[tuple[int, int]]]:
+        """Rows whose recipients an earlier row has: how many, and the first ``limit`` as
+        (row, the first row with those recipients)."""
+        found = self._db.execute(_DUPLICATES.format(select="COUNT(*)", tail="")).fetchone()[0]
+        first = self._db.execute(
+            _DUPLICATES.format(select="r.row, f.first", tail="ORDER BY r.row LIMIT ?"), (limit,)
+        ).fetchall()
+        return int(found), [(int(row), int(earlier)) for row, earlier in first]
+
+    def skip_duplicates(self) -> int:
+        """Make every ``pending`` duplicate row (see :meth:`duplicates`) ``failed`` for good,
+        naming its first row; returns how many."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE rows SET state = 'failed', retryable = 0, updated = ?, error = "
+                "'a duplicate of row ' || (SELECT MIN(p.row) FROM rows p WHERE p.recipients = "
+                "rows.recipients) || ': skipped (--dedupe)' WHERE state = 'pending' AND row IN "
+                f"({_DUPLICATES.format(select='r.row', tail='')})",
+                (time.time(),),
             )
+        return cursor.rowcount
 
     def counts(self) -> dict[str, int]:
         """Rows by state."""
@@ -478,3 +604,69 @@ class _Transaction:
 
 def _now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _lock(path: Path) -> int:
+    """Take the journal's lock (an ``flock`` on the file itself) or raise JournalBusy."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise _busy(path) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _busy(path: Path, wait: float = 2.0) -> JournalBusy:
+    """Name the live holder of ``path``; a holder still starting gets ``wait`` s to say."""
+    host = socket.gethostname()
+    give_up = time.monotonic() + wait
+    while True:
+        holder = _read_holder(path)
+        if holder is not None:
+            pid, where, since, command = holder
+            if where != host or _alive(pid):
+                return JournalBusy(path, pid, where, since, command)
+        if time.monotonic() > give_up:
+            return JournalBusy(path)
+        time.sleep(0.02)  # the holder is between its lock and its first write
+
+
+def _read_holder(path: Path) -> tuple[int, str, float, str] | None:
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return None
+    try:
+        found = db.execute("SELECT pid, host, since, command FROM holder WHERE id = 1").fetchone()
+    except sqlite3.Error:  # a new file, or one the holder is still setting up
+        return None
+    finally:
+        db.close()
+    return None if found is None else (int(found[0]), str(found[1]), float(found[2]), found[3])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _command() -> str:
+    """This process's command line, with the values of secret options hidden."""
+    args = list(sys.argv)
+    for i, arg in enumerate(args):
+        for name in ("--password", "--client-secret"):
+            if arg == name and i + 1 < len(args):
+                args[i + 1] = "..."
+            elif arg.startswith(name + "="):
+                args[i] = name + "=..."
+    name = Path(args[0]).name if args else "python"
+    return shlex.join(["bwmsg" if name in ("__main__.py", "bwmsg") else name, *args[1:]])[:500]

@@ -12,10 +12,13 @@ import attrs
 from .._sender import Sender
 from ._journal import Journal
 
-__all__ = ["ReconcileSummary", "reconcile"]
+__all__ = ["MARGIN", "SEARCH_HORIZON", "ReconcileSummary", "reconcile"]
 
 # Bandwidth's list endpoint searches at most this far back.
 SEARCH_HORIZON = 14 * 24 * 3600.0
+
+MARGIN = 600.0
+"""Seconds added before and after each row's window by default."""
 
 
 @attrs.frozen(kw_only=True)
@@ -46,7 +49,7 @@ async def reconcile(
     sender: Sender,
     journal: str | Path,
     *,
-    margin: float = 600.0,
+    margin: float = MARGIN,
     clock: Callable[[], float] = time.time,
 ) -> ReconcileSummary:
     """Look up every ``unknown`` row of a campaign journal and settle what can be settled.
@@ -69,7 +72,7 @@ async def reconcile(
     """
     found = safe = waiting = too_old = 0
     claimed: set[str] = set()
-    with Journal(journal) as db:
+    with Journal(journal, exclusive=True) as db:  # only one process decides what to send
         rows = db.unknown_rows()
         for row, recipients, from_, sending_at, updated in rows:
             now = clock()

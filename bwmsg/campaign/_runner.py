@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from .._errors import (
     ApiError,
     AuthenticationError,
     ForbiddenError,
+    NotFoundError,
     RequestValidationError,
+    StoppedError,
     TransportError,
 )
 from .._models import MessageRequest, Outcome, SendResult
@@ -69,9 +72,14 @@ class CampaignSummary:
         skipped: rows already final from earlier runs.
         recovered: rows an earlier run left ``sending``, now ``unknown``.
         states: rows by state in the whole journal after the run.
-        stopped: why the run stopped early (signal, authentication), or None.
+        stopped: why the run stopped early (``"interrupted"`` for ``stop``, or the cause:
+            refused credentials, a 404, too many failures in a row), or None.
         elapsed: seconds.
         errors: the most frequent errors of this run, with their counts.
+        returned: rows this run took but never sent (a stop came first): back to ``pending``.
+        duplicates: rows whose recipients an earlier row of the input has.
+        unknown_since: when the journal's latest ``unknown`` row became so (seconds since
+            the epoch), or None: reconcile can settle such rows once their window has closed.
     """
 
     rows: int
@@ -85,6 +93,9 @@ class CampaignSummary:
     stopped: str | None
     elapsed: float
     errors: list[tuple[str, int]]
+    returned: int = 0
+    duplicates: int = 0
+    unknown_since: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -115,7 +126,8 @@ def _classify(result: SendResult, row: int) -> RowUpdate:
         and (
             error.status == 429
             or error.status >= 500
-            or isinstance(error, (AuthenticationError, ForbiddenError))
+            # Causes the operator fixes for the whole run: a rerun tries these rows again.
+            or isinstance(error, (AuthenticationError, ForbiddenError, NotFoundError))
         )
     )
     if isinstance(error, RequestValidationError):
@@ -142,14 +154,321 @@ def _error_kind(text: str) -> str:
     return _short_error(text)
 
 
+# Rows marked `sending` ahead of the send_many window: with send_many's own window of
+# 2 x concurrency, a SIGKILL leaves at most 2 x concurrency + MARK_AHEAD rows `sending`.
+MARK_AHEAD = 10
+
+
+@attrs.frozen(kw_only=True)
+class _Options:
+    resend_unknown: bool
+    retry_failed: bool
+    dedupe: bool
+    max_consecutive_failures: int
+    grace: float
+    batch_size: int
+    flush_interval: float
+
+
 @attrs.define
-class _Batch:
+class _Item:
+    """A row on its way: its request, and the state to put it back to if it never leaves."""
+
     row: int
     request: MessageRequest
-    recipients: str
-    segments: int
-    encoding: str
-    previous: tuple[str, int] | None
+    previous: tuple[str, bool] | None
+    mark: tuple[int, str, str, int, str]
+
+
+def _item(row: int, request: MessageRequest, previous: tuple[str, bool] | None) -> _Item:
+    if request.media:
+        cost, encoding = 1, "MMS"
+    else:
+        info = segments(request.text or "")
+        cost, encoding = info.segments, info.encoding
+    recipients = ";".join(request.to)
+    mark = (row, recipients, request.from_, cost * len(request.to), encoding)
+    return _Item(row, request, previous, mark)
+
+
+def _back(item: _Item) -> RowUpdate:
+    """The update that puts a row that never left the process back where it was."""
+    if item.previous is not None and item.previous[0] == "failed":
+        return RowUpdate(item.row, RowState.FAILED, retryable=item.previous[1])
+    return RowUpdate(item.row, RowState.PENDING)
+
+
+def _stopped_update(result: SendResult, item: _Item) -> RowUpdate:
+    """A request that send_many's stop ended before it was written: certainly not sent."""
+    if result.attempts == 0:
+        return _back(item)
+    return RowUpdate(
+        item.row,
+        RowState.FAILED,
+        error=str(result.error),
+        retryable=True,
+        attempts=result.attempts,
+    )
+
+
+def _stop_reason(error: BaseException | None) -> str | None:
+    """Why one result stops the whole run (the same cause would fail every row), or None."""
+    if isinstance(error, (AuthenticationError, ForbiddenError)):
+        return (
+            f"the credentials were refused ({_short_error(str(error))}); nothing more is sent "
+            "until they are fixed"
+        )
+    if isinstance(error, NotFoundError):
+        return (
+            f"the messages endpoint answered 404 ({_short_error(str(error))}): the base URL or "
+            "the account id is wrong"
+        )
+    return None
+
+
+class _Run:
+    """One run of a campaign on an open journal: the source of requests and the results."""
+
+    def __init__(
+        self,
+        db: Journal,
+        path: Path,
+        template: Template,
+        campaign_id: str,
+        options: _Options,
+        stop: asyncio.Event,
+        progress: Callable[[CampaignProgress], None] | None,
+        total: int,
+    ) -> None:
+        self.db = db
+        self.path = path
+        self.template = template
+        self.campaign_id = campaign_id
+        self.options = options
+        self.stop = stop
+        self.progress = progress
+        self.total = total
+        self.loop = asyncio.get_running_loop()
+        self.started = self.loop.time()
+        self.counts: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.stopped: list[str] = []
+        self.in_flight: dict[int, _Item] = {}  # send_many's index -> row
+        self.ready: deque[_Item] = deque()  # marked `sending`, not yet handed over
+        self.updates: list[RowUpdate] = []
+        self.recipients_of: dict[int, str] = {}  # for invalid rows, not yet known
+        self.last_flush = self.started
+        self.next_index = 0
+        self.failures_in_a_row = 0
+
+    def stop_for(self, reason: str) -> None:
+        """Stop the run (no new rows) for ``reason``; the first reason is the one reported."""
+        if not self.stopped:
+            self.stopped.append(reason)
+        self.stop.set()
+
+    # -- the journal ----------------------------------------------------------------------------
+
+    def write(self, sending: list[_Item] | None = None) -> None:
+        """Write the outcomes so far, and mark ``sending`` rows, in one commit."""
+        if self.updates or sending:
+            self.db.record(
+                self.updates,
+                self.recipients_of,
+                sending=[item.mark for item in sending or ()],
+            )
+            self.recipients_of.clear()
+            self.updates.clear()
+
+    def flush(self) -> None:
+        """Write the outcomes so far, then report progress."""
+        self.write()
+        self.last_flush = self.loop.time()
+        if self.progress is not None:
+            self.progress(self.snapshot())
+
+    def snapshot(self) -> CampaignProgress:
+        """Where the run stands."""
+        elapsed = self.loop.time() - self.started
+        done = self.counts["sent"] + self.counts["failed"] + self.counts["unknown"]
+        return CampaignProgress(
+            total=self.total,
+            done=done + self.counts["skipped"],
+            sent=self.counts["sent"],
+            failed=self.counts["failed"],
+            unknown=self.counts["unknown"],
+            skipped=self.counts["skipped"],
+            in_flight=len(self.in_flight),
+            rate=done / elapsed if elapsed > 0 else 0.0,
+            elapsed=elapsed,
+        )
+
+    # -- rows in ----------------------------------------------------------------------------
+
+    def _final(self, state: str, retryable: int, status: int | None) -> bool:
+        if state == "sent" or (state == "unknown" and not self.options.resend_unknown):
+            return True
+        if state == "failed" and not retryable:
+            client_error = status is not None and 400 <= status < 500
+            return not (self.options.retry_failed and client_error)
+        return False
+
+    def items(self) -> Iterator[_Item]:
+        """The rows this run sends, rendered, in order; invalid rows are written as failed."""
+        states = self.db.states()
+        known = next(states, None)
+        for row, columns in read_rows(self.path):
+            while known is not None and known[0] < row:
+                known = next(states, None)
+            previous = None
+            if known is not None and known[0] == row:
+                if self._final(known[1], known[2], known[3]):
+                    self.counts["skipped"] += 1
+                    continue
+                previous = (known[1], bool(known[2]))
+            to_text = columns.get("to", "") if isinstance(columns, dict) else ""
+            try:
+                if isinstance(columns, RenderError):
+                    raise columns
+                request = self.template.render(columns, default_tag(self.campaign_id, row))
+            except RenderError as exc:
+                self.invalid(row, str(exc), to_text)
+                continue
+            yield _item(row, request, previous)
+
+    def invalid(self, row: int, reason: str, to: str) -> None:
+        """Record a row that cannot become a message."""
+        self.counts["failed"] += 1
+        self.counts["invalid"] += 1
+        self.errors[_error_kind(reason)] += 1
+        self.recipients_of[row] = to
+        self.updates.append(RowUpdate(row, RowState.FAILED, error=reason, retryable=False))
+        logger.debug(
+            "row %d to %s invalid: %s", row, masked(to), mask_numbers_in(_error_kind(reason))
+        )
+
+    def source(self) -> Iterator[MessageRequest]:
+        """What send_many sends: each row is marked ``sending`` (in a small batch, with the
+        outcomes so far, in one commit) just before send_many takes it."""
+        items = self.items()
+        while not self.stop.is_set():
+            if not self.ready:
+                batch = list(itertools.islice(items, MARK_AHEAD))
+                if not batch:
+                    return
+                self.write(batch)
+                self.ready.extend(batch)
+            item = self.ready.popleft()
+            self.in_flight[self.next_index] = item
+            self.next_index += 1
+            yield item.request
+
+    # -- results out --------------------------------------------------------------------------
+
+    def take(self, result: SendResult) -> None:
+        """One result from send_many: count it, queue its update, stop the run if need be."""
+        item = self.in_flight.pop(result.index)
+        if isinstance(result.error, StoppedError):
+            update = _stopped_update(result, item)
+            self.counts["returned" if update.state is RowState.PENDING else "failed"] += 1
+        else:
+            update = _classify(result, item.row)
+            self.counts[update.state.value] += 1
+            self.breaker(result)
+        if update.error:
+            self.errors[_error_kind(update.error)] += 1
+        self.updates.append(update)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "row %d to %s %s after %d attempt(s)%s",
+                item.row,
+                masked(";".join(result.request.to)),
+                update.state.value,
+                result.attempts,
+                f": {mask_numbers_in(_short_error(update.error))}"
+                if update.error
+                else f": {update.message_id}",
+            )
+        if (
+            len(self.updates) >= self.options.batch_size
+            or self.loop.time() - self.last_flush >= self.options.flush_interval
+        ):
+            self.flush()
+
+    def breaker(self, result: SendResult) -> None:
+        """Stop on an error that would fail every row, or after too many failures in a row."""
+        reason = _stop_reason(result.error)
+        if reason is not None:
+            self.stop_for(reason)
+        if result.outcome is Outcome.SENT:
+            self.failures_in_a_row = 0
+            return
+        self.failures_in_a_row += 1
+        limit = self.options.max_consecutive_failures
+        if limit and self.failures_in_a_row >= limit and not self.stop.is_set():
+            self.stop_for(
+                f"{self.failures_in_a_row} sends in a row failed (the last: "
+                f"{_short_error(str(result.error))}); the API looks down or is refusing "
+                "(--max-consecutive-failures)"
+            )
+
+    def finish(self) -> None:
+        """After send_many: rows it never took go back; rows without an answer are unknown."""
+        for item in self.ready:
+            self.updates.append(_back(item))
+            self.counts["returned"] += 1
+        self.ready.clear()
+        for item in self.in_flight.values():  # only when send_many itself failed
+            self.counts["unknown"] += 1
+            self.updates.append(
+                RowUpdate(
+                    item.row,
+                    RowState.UNKNOWN,
+                    error="the run stopped while it was in flight: it may have been sent",
+                )
+            )
+        self.in_flight.clear()
+        self.flush()
+
+
+async def _grace_timer(stop: asyncio.Event, hurry: asyncio.Event, grace: float) -> None:
+    """Set ``hurry`` ``grace`` seconds after ``stop`` (or leave it to whoever sets it first)."""
+    await stop.wait()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(hurry.wait(), grace)
+    hurry.set()
+
+
+async def _send(sender: Sender, run: _Run, hurry: asyncio.Event) -> None:
+    timer = asyncio.ensure_future(_grace_timer(run.stop, hurry, run.options.grace))
+    try:
+        results = sender.send_many(run.source(), stop=run.stop, grace=hurry)
+        async with contextlib.aclosing(results):
+            async for result in results:
+                run.take(result)
+    finally:
+        timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer
+
+
+def _load(db: Journal, path: Path, dedupe: bool) -> tuple[int, int]:
+    """A new journal gets every row ``pending`` (first run); then (rows, duplicates)."""
+    if "rows" not in db.meta():  # a new journal (or one whose first run died here)
+        total = db.add_rows(
+            (row, _recipient_key(columns.get("to", "")) if isinstance(columns, dict) else "")
+            for row, columns in read_rows(path)
+        )
+    else:
+        total = int(db.meta().get("rows", "0"))
+    duplicates, _ = db.duplicates(limit=0)
+    if dedupe and duplicates:
+        db.skip_duplicates()
+    return total, duplicates
+
+
+def _recipient_key(to: str) -> str:
+    return ";".join(sorted({n.strip() for n in to.split(";") if n.strip()}))
 
 
 async def run_campaign(
@@ -159,18 +478,27 @@ async def run_campaign(
     template: Template,
     *,
     resend_unknown: bool = False,
+    retry_failed: bool = False,
+    dedupe: bool = False,
+    max_consecutive_failures: int = 50,
     stop: asyncio.Event | None = None,
+    hurry: asyncio.Event | None = None,
+    grace: float = 10.0,
     progress: Callable[[CampaignProgress], None] | None = None,
     batch_size: int = 100,
     flush_interval: float = 0.25,
-    grace: float = 5.0,
 ) -> CampaignSummary:
     """Send one message per recipient row, journalling every row's state.
 
     Resuming on the same journal skips rows already sent or permanently failed, tries again
     those that failed for a transient reason, and leaves ``unknown`` rows alone unless
     ``resend_unknown``. A journal made for another input or template is refused
-    (:class:`~bwmsg.campaign.JournalMismatch`).
+    (:class:`~bwmsg.campaign.JournalMismatch`); one that another live process is running is
+    refused too (:class:`~bwmsg.campaign.JournalBusy`), before anything is sent.
+
+    Each row is marked ``sending`` in the journal just before the Sender takes it (in commits
+    of a few rows, with the outcomes so far), so a crash leaves at most ``2 × concurrency +
+    10`` rows that may have been sent.
 
     Args:
         sender: the Sender to send through (its concurrency and rate apply).
@@ -178,232 +506,65 @@ async def run_campaign(
         journal: the SQLite journal's path (created if missing).
         template: how each row becomes a message.
         resend_unknown: send ``unknown`` rows again (they may be texted twice).
-        stop: set it to stop taking new rows; requests in flight get ``grace`` seconds.
-        progress: called with a :class:`CampaignProgress` at every journal flush.
-        batch_size: rows marked ``sending`` (and results written) per commit.
+        retry_failed: send again rows that failed with a 4xx answer (once the cause is fixed).
+        dedupe: skip rows whose recipients an earlier row has (they end ``failed``).
+        max_consecutive_failures: stop after this many sends in a row failed (0: never);
+            rows not tried stay ``pending``.
+        stop: set it to stop: no new rows; requests not yet written go back to ``pending``
+            (or stay ``failed`` retryable); written ones get ``grace`` seconds, then become
+            ``unknown`` if still unanswered.
+        hurry: set it to end the grace at once (a second Ctrl-C).
+        grace: seconds requests in flight may take to finish after ``stop``.
+        progress: called with a :class:`CampaignProgress` whenever results are written
+            (every ``batch_size`` results or ``flush_interval`` seconds).
+        batch_size: results written per commit at most.
         flush_interval: the longest time results wait to be written.
-        grace: seconds in-flight requests may take to finish after ``stop``.
     """
     path = Path(recipients)
-    settings = template.settings()
-    digest = fingerprint(path, **settings)
-    campaign_id = digest[:12]
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    digest = fingerprint(path, **template.settings())
+    options = _Options(
+        resend_unknown=resend_unknown,
+        retry_failed=retry_failed,
+        dedupe=dedupe,
+        max_consecutive_failures=max_consecutive_failures,
+        grace=grace,
+        batch_size=batch_size,
+        flush_interval=flush_interval,
+    )
     stop = stop or asyncio.Event()
-    stopped: list[str] = []
-
-    with Journal(journal) as db:
-        # Blocking file and database work is by design here: it is short and bounded.
-        db.bind(digest, input=str(path.resolve()), campaign=campaign_id)  # noqa: ASYNC240
-        if "rows" not in db.meta():  # a new journal (or one whose first run died here)
-            total = db.add_rows(
-                (row, columns.get("to", "") if isinstance(columns, dict) else "")
-                for row, columns in read_rows(path)
-            )
-        else:
-            total = int(db.meta().get("rows", "0"))
+    # Blocking file and database work is by design here: it is short and bounded.
+    with Journal(journal, exclusive=True) as db:
+        db.bind(digest, input=str(path.resolve()), campaign=digest[:12])  # noqa: ASYNC240
+        total, duplicates = _load(db, path, dedupe)
         recovered = db.start_run()
-        counts: Counter[str] = Counter()
-        errors: Counter[str] = Counter()
-        rows_by_index: dict[int, int] = {}
-        recipients_of: dict[int, str] = {}
-        updates: list[RowUpdate] = []
-        last_flush = loop.time()
-        next_index = 0
-
-        def flush() -> None:
-            nonlocal last_flush
-            if updates:
-                db.record(updates, recipients_of)
-                for update in updates:
-                    recipients_of.pop(update.row, None)
-                updates.clear()
-            last_flush = loop.time()
-            if progress is not None:
-                elapsed = last_flush - started
-                done = counts["sent"] + counts["failed"] + counts["unknown"]
-                progress(
-                    CampaignProgress(
-                        total=total,
-                        done=done + counts["skipped"],
-                        sent=counts["sent"],
-                        failed=counts["failed"],
-                        unknown=counts["unknown"],
-                        skipped=counts["skipped"],
-                        in_flight=len(rows_by_index),
-                        rate=done / elapsed if elapsed > 0 else 0.0,
-                        elapsed=elapsed,
-                    )
-                )
-
-        def fail_row(row: int, reason: str, to: str) -> None:
-            counts["failed"] += 1
-            counts["invalid"] += 1
-            errors[_error_kind(reason)] += 1
-            recipients_of[row] = to
-            updates.append(RowUpdate(row, RowState.FAILED, error=reason, retryable=False))
-            logger.debug(
-                "row %d to %s invalid: %s", row, masked(to), mask_numbers_in(_error_kind(reason))
-            )
-
-        def hand_over(batch: list[_Batch]) -> Iterator[MessageRequest]:
-            nonlocal next_index
-            db.mark_sending(
-                (b.row, b.recipients, b.request.from_, b.segments, b.encoding) for b in batch
-            )
-            handed = 0
-            try:
-                for item in batch:
-                    if stop.is_set():
-                        break
-                    rows_by_index[next_index] = item.row
-                    next_index += 1
-                    handed += 1
-                    yield item.request
-            finally:
-                # Rows marked sending but never handed over go back to where they were.
-                if handed < len(batch):
-                    db.record(
-                        RowUpdate(
-                            b.row,
-                            RowState(b.previous[0]) if b.previous else RowState.PENDING,
-                            retryable=bool(b.previous and b.previous[1]),
-                        )
-                        for b in batch[handed:]
-                    )
-
-        def source() -> Iterator[MessageRequest]:
-            states = db.states()
-            known = next(states, None)
-            batch: list[_Batch] = []
-            for row, columns in read_rows(path):
-                if stop.is_set():
-                    break
-                while known is not None and known[0] < row:
-                    known = next(states, None)
-                previous = None
-                if known is not None and known[0] == row:
-                    state, retryable = known[1], known[2]
-                    final = (
-                        state == "sent"
-                        or (state == "failed" and not retryable)
-                        or (state == "unknown" and not resend_unknown)
-                    )
-                    if final:
-                        counts["skipped"] += 1
-                        continue
-                    previous = (state, retryable)
-                to_text = columns.get("to", "") if isinstance(columns, dict) else ""
-                if isinstance(columns, RenderError):
-                    fail_row(row, str(columns), to_text)
-                    continue
-                try:
-                    request = template.render(columns, default_tag(campaign_id, row))
-                except RenderError as exc:
-                    fail_row(row, str(exc), to_text)
-                    continue
-                if request.media:
-                    cost, encoding = 1, "MMS"
-                else:
-                    info = segments(request.text or "")
-                    cost, encoding = info.segments, info.encoding
-                batch.append(
-                    _Batch(
-                        row,
-                        request,
-                        ";".join(request.to),
-                        cost * len(request.to),
-                        encoding,
-                        previous,
-                    )
-                )
-                if len(batch) >= batch_size:
-                    yield from hand_over(batch)
-                    batch = []
-            if batch:
-                yield from hand_over(batch)
-
-        async def consume() -> None:
-            async with contextlib.aclosing(sender.send_many(source())) as results:
-                async for result in results:
-                    row = rows_by_index.pop(result.index)
-                    update = _classify(result, row)
-                    counts[update.state.value] += 1
-                    if update.error:
-                        errors[_error_kind(update.error)] += 1
-                    updates.append(update)
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug(
-                            "row %d to %s %s after %d attempt(s)%s",
-                            row,
-                            masked(";".join(result.request.to)),
-                            update.state.value,
-                            result.attempts,
-                            f": {mask_numbers_in(_short_error(update.error))}"
-                            if update.error
-                            else f": {update.message_id}",
-                        )
-                    error = result.error
-                    if isinstance(error, (AuthenticationError, ForbiddenError)) and not stopped:
-                        stopped.append(
-                            f"the credentials were refused ({_short_error(str(error))}); "
-                            "nothing more is sent until they are fixed"
-                        )
-                        stop.set()
-                    if len(updates) >= batch_size or loop.time() - last_flush >= flush_interval:
-                        flush()
-
-        consumer = asyncio.ensure_future(consume())
-        stop_wait = asyncio.ensure_future(stop.wait())
+        run = _Run(db, path, template, digest[:12], options, stop, progress, total)
         try:
-            await asyncio.wait({consumer, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            if not consumer.done():
-                if not stopped:
-                    stopped.append("interrupted")
-                try:
-                    await asyncio.wait_for(asyncio.shield(consumer), grace)
-                except asyncio.TimeoutError:
-                    consumer.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await consumer
-            consumer.result()  # re-raise an input error, after the journal is written
+            await _send(sender, run, hurry or asyncio.Event())
         finally:
-            stop_wait.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stop_wait
-            if not consumer.done():
-                consumer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await consumer
-            # Requests handed over whose answer never came: they may have been sent.
-            for row in rows_by_index.values():
-                counts["unknown"] += 1
-                updates.append(
-                    RowUpdate(
-                        row,
-                        RowState.UNKNOWN,
-                        error="the run stopped while it was in flight: it may have been sent",
-                    )
-                )
-            rows_by_index.clear()
-            flush()
-            states = db.counts()
-            retryable = db.query(
-                "SELECT COUNT(*) FROM rows WHERE state = 'failed' AND retryable = 1"
-            )[0][0]
-            summary_stopped = stopped[0] if stopped else None
-            db.end_run(summary_stopped or "finished")
+            run.finish()
+            if stop.is_set() and not run.stopped:
+                run.stopped.append("interrupted")
+            db.end_run(run.stopped[0] if run.stopped else "finished")
+        return _summary(run, db, recovered, duplicates)
+
+
+def _summary(run: _Run, db: Journal, recovered: int, duplicates: int) -> CampaignSummary:
+    retryable = db.query("SELECT COUNT(*) FROM rows WHERE state = 'failed' AND retryable = 1")
+    unknown_until = db.query("SELECT MAX(updated) FROM rows WHERE state = 'unknown'")[0][0]
+    counts = run.counts
     return CampaignSummary(
-        rows=total,
+        rows=run.total,
         sent=counts["sent"],
         failed=counts["failed"],
         invalid=counts["invalid"],
         unknown=counts["unknown"],
         skipped=counts["skipped"],
         recovered=recovered,
-        states={**states, "_retryable": retryable},
-        stopped=summary_stopped,
-        elapsed=loop.time() - started,
-        errors=errors.most_common(10),
+        returned=counts["returned"],
+        duplicates=duplicates,
+        states={**db.counts(), "_retryable": retryable[0][0]},
+        stopped=run.stopped[0] if run.stopped else None,
+        elapsed=run.loop.time() - run.started,
+        errors=run.errors.most_common(10),
+        unknown_since=unknown_until,
     )
