@@ -738,7 +738,7 @@ class Sender:
         async def worker(slot: _Slot) -> None:
             exit_ = _WorkerExit()
             try:
-                while not run.stopping:
+                while not (run.stopping or (stop is not None and stop.is_set())):
                     if not slots.try_acquire():
                         await slots.acquire()
                     taken = take_sync() if take_sync is not None else await feed.take()

@@ -154,9 +154,11 @@ def _error_kind(text: str) -> str:
     return _short_error(text)
 
 
-# Rows marked `sending` ahead of the send_many window: with send_many's own window of
-# 2 x concurrency, a SIGKILL leaves at most 2 x concurrency + MARK_AHEAD rows `sending`.
-MARK_AHEAD = 10
+# Rows `sending` in the journal are those send_many has taken and not yet answered (at most
+# 2 x concurrency: its documented window) plus those marked ahead of it. Each commit that marks
+# rows also writes every outcome so far, and marks no more than keeps the sum within
+# 2 x concurrency + MARK_SLACK; so that is the most rows a SIGKILL can leave `sending`.
+MARK_SLACK = 10
 
 
 @attrs.frozen(kw_only=True)
@@ -239,6 +241,7 @@ class _Run:
         stop: asyncio.Event,
         progress: Callable[[CampaignProgress], None] | None,
         total: int,
+        concurrency: int,
     ) -> None:
         self.db = db
         self.path = path
@@ -260,6 +263,7 @@ class _Run:
         self.last_flush = self.started
         self.next_index = 0
         self.failures_in_a_row = 0
+        self.most_sending = 2 * concurrency + MARK_SLACK
 
     def stop_for(self, reason: str) -> None:
         """Stop the run (no new rows) for ``reason``; the first reason is the one reported."""
@@ -353,7 +357,8 @@ class _Run:
         items = self.items()
         while not self.stop.is_set():
             if not self.ready:
-                batch = list(itertools.islice(items, MARK_AHEAD))
+                room = self.most_sending - len(self.in_flight)
+                batch = list(itertools.islice(items, room))
                 if not batch:
                     return
                 self.write(batch)
@@ -496,9 +501,9 @@ async def run_campaign(
     (:class:`~bwmsg.campaign.JournalMismatch`); one that another live process is running is
     refused too (:class:`~bwmsg.campaign.JournalBusy`), before anything is sent.
 
-    Each row is marked ``sending`` in the journal just before the Sender takes it (in commits
-    of a few rows, with the outcomes so far), so a crash leaves at most ``2 × concurrency +
-    10`` rows that may have been sent.
+    Rows are marked ``sending`` in the journal shortly before the Sender takes them (each
+    commit with the outcomes so far), so a crash leaves at most ``2 × concurrency + 10`` rows
+    that may have been sent.
 
     Args:
         sender: the Sender to send through (its concurrency and rate apply).
@@ -537,7 +542,9 @@ async def run_campaign(
         db.bind(digest, input=str(path.resolve()), campaign=digest[:12])  # noqa: ASYNC240
         total, duplicates = _load(db, path, dedupe)
         recovered = db.start_run()
-        run = _Run(db, path, template, digest[:12], options, stop, progress, total)
+        run = _Run(
+            db, path, template, digest[:12], options, stop, progress, total, sender.concurrency
+        )
         try:
             await _send(sender, run, hurry or asyncio.Event())
         finally:
