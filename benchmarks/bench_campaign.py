@@ -3,8 +3,11 @@
 Both send the same N recipients against the same reference server, each in a fresh process
 pinned to CPU 0: "bare send_many" builds a ``MessageRequest`` per row from the same CSV file
 and consumes the results; "campaign" is ``bwmsg.campaign.run_campaign`` with a new journal
-(every row journalled as pending, marked sending before it goes, its outcome written after).
-Target: the campaign keeps at least 0.7 of bare send_many's messages per second.
+(every row journalled as pending, marked sending shortly before it goes — never more than
+2 × concurrency + 10 rows at once —, its outcome written after). The two run in turns, one
+pair per round; the table gives each contender's best round, and the verdict the ratio of the
+best rounds with the spread of the per-round ratios (the machine is shared and noisy).
+Target: the campaign keeps at least 0.9 of bare send_many's messages per second.
 
 Usage: ``.venv/bin/python benchmarks/bench_campaign.py [--quick] [--n N] [--repeat R]``.
 """
@@ -35,7 +38,7 @@ from _common import (
 )
 from _server import ReferenceServer
 
-TARGET = 0.7
+TARGET = 0.9
 TEXT = "Hi {name}, your code is {code}"
 
 
@@ -148,9 +151,15 @@ def main() -> None:
         )
     tab = table(["contender", "msg/s", "µs CPU/msg", "peak RSS MB", "× bare"], rows)
     ratio = best["bare"]["wall"] / best["campaign"]["wall"]
+    rounds = sorted(
+        b["wall"] / c["wall"] for b, c in zip(runs["bare"], runs["campaign"], strict=True)
+    )
+    cpu = best["bare"]["cpu"] / best["campaign"]["cpu"]
     verdict = (
-        f"the campaign keeps {ratio:.2f} of bare send_many's messages per second "
-        f"(target ≥ {TARGET}: {'met' if ratio >= TARGET else 'NOT met'})"
+        f"the campaign keeps {ratio:.2f} of bare send_many's messages per second, best round "
+        f"against best round (target ≥ {TARGET}: {'met' if ratio >= TARGET else 'NOT met'}); "
+        f"round by round {rounds[0]:.2f}–{rounds[-1]:.2f}, median "
+        f"{rounds[len(rounds) // 2]:.2f}; CPU per message of the best rounds: {cpu:.2f} × bare"
     )
     print(f"\n{tab}\n\n{verdict}")
     if not args.no_write:

@@ -6,7 +6,7 @@ import csv
 import hashlib
 import json
 import string
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,14 @@ import attrs
 from .._errors import RequestValidationError
 from .._models import MessageRequest
 
-__all__ = ["InputError", "RenderError", "Template", "fingerprint", "read_rows"]
+__all__ = [
+    "InputError",
+    "RenderError",
+    "Template",
+    "fingerprint",
+    "read_recipients",
+    "read_rows",
+]
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 
@@ -42,7 +49,7 @@ def _cell(value: Any) -> str:
     return json.dumps(value) if isinstance(value, dict) else str(value)
 
 
-def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
+def read_rows(path: str | Path) -> Generator[tuple[int, dict[str, str] | RenderError], None, None]:
     """Yield ``(row_number, columns)`` for each recipient row, lazily; numbers start at 1.
 
     CSV files need a header row; ``.jsonl`` / ``.ndjson`` files hold one JSON object a line.
@@ -203,3 +210,44 @@ class Template:
         except RequestValidationError as exc:
             reasons = "; ".join(str(fe) for fe in exc.field_errors)
             raise RenderError(f"invalid message: {reasons}") from exc
+
+
+def read_recipients(path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(row_number, to)`` of every row, numbered exactly as :func:`read_rows` numbers them.
+
+    Several times cheaper than :func:`read_rows` for a CSV file (no dict per row): the journal
+    reads every row this way once, before sending. A row :func:`read_rows` reports as a
+    :class:`RenderError` has ``""`` as its ``to``.
+    """
+    path = Path(path)
+    if _is_jsonl(path):
+        for number, columns in read_rows(path):
+            yield number, columns.get("to", "") if isinstance(columns, dict) else ""
+        return
+    checks = read_rows(path)  # the same checks of the file and its header as read_rows
+    try:
+        next(checks, None)
+    finally:
+        checks.close()
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        names = [name.strip() for name in next(reader)]
+        column, width = names.index("to"), len(names)
+        number = 0
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path} is not UTF-8 text after row {number} ({exc.reason}): save it as UTF-8"
+                ) from exc
+            except csv.Error:
+                number += 1
+                yield number, ""
+                continue
+            if not record:
+                continue  # a blank line: csv.DictReader skips it too
+            number += 1
+            yield number, record[column] if len(record) == width else ""
