@@ -264,6 +264,7 @@ class _Run:
         self.next_index = 0
         self.failures_in_a_row = 0
         self.most_sending = 2 * concurrency + MARK_SLACK
+        self.fresh = False
 
     def stop_for(self, reason: str) -> None:
         """Stop the run (no new rows) for ``reason``; the first reason is the one reported."""
@@ -319,7 +320,8 @@ class _Run:
 
     def items(self) -> Iterator[_Item]:
         """The rows this run sends, rendered, in order; invalid rows are written as failed."""
-        states = self.db.states()
+        # A journal no run has used yet has every row pending: nothing to look up.
+        states = iter(()) if self.fresh else self.db.states()
         known = next(states, None)
         for row, columns in read_rows(self.path):
             while known is not None and known[0] < row:
@@ -540,10 +542,12 @@ async def run_campaign(
     with Journal(journal, exclusive=True) as db:
         db.bind(digest, input=str(path.resolve()), campaign=digest[:12])  # noqa: ASYNC240
         total, duplicates = _load(db, path, dedupe)
+        fresh = not db.runs() and not (dedupe and duplicates)
         recovered = db.start_run()
         run = _Run(
             db, path, template, digest[:12], options, stop, progress, total, sender.concurrency
         )
+        run.fresh = fresh
         try:
             await _send(sender, run, hurry or asyncio.Event())
         finally:
