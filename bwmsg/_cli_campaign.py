@@ -190,13 +190,28 @@ def _template(
     if text is not None and text_file is not None:
         raise click.UsageError("give --text or --text-file, not both")
     if text_file is not None:
-        text = text_file.read_text(encoding="utf-8")
+        text = _read_text_file(text_file)
     if text is None and not media:
         raise click.UsageError("give the message: --text TEMPLATE, --text-file FILE or --media URL")
     try:
         return Template(text=text, media=media, tag=tag, from_=from_, application_id=application_id)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _read_text_file(path: Path) -> str:
+    """A --text-file's template: UTF-8, without a BOM and without one final newline (an
+    editor's, not the message's)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(
+            f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8", param_hint="--text-file"
+        ) from None
+    for ending in ("\r\n", "\n"):
+        if text.endswith(ending):
+            return text[: -len(ending)]
+    return text
 
 
 def _resume_command() -> str:
