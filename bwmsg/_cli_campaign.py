@@ -14,6 +14,7 @@ import random
 import resource
 import shlex
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -373,18 +374,22 @@ def campaign_run(**kwargs: Any) -> None:
             "grace",
         )
     }
-    code = _loop.run(
-        _run(
-            sender,
-            recipients,
-            kwargs["journal"],
-            template,
-            options,
-            kwargs["quiet"],
-            out,
-            kwargs["receipts"],
+    try:
+        code = _loop.run(
+            _run(
+                sender,
+                recipients,
+                kwargs["journal"],
+                template,
+                options,
+                kwargs["quiet"],
+                out,
+                kwargs["receipts"],
+            )
         )
-    )
+    except KeyboardInterrupt:  # before the run's own handlers were in place: nothing was sent
+        _console(stderr=True).print("interrupted before anything was sent")
+        code = EXIT_INTERRUPTED
     sys.exit(code)
 
 
@@ -519,6 +524,12 @@ async def _run(
         return EXIT_BUSY
     except (JournalMismatch, InputError) as exc:
         _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # the journal's file or disk
+        _console(stderr=True).print(
+            f"[red]error:[/red] the journal {escape(str(journal))} cannot be used: "
+            f"{escape(str(exc))}"
+        )
         return 1
     finally:
         signals.remove(loop)
