@@ -358,14 +358,17 @@ class Journal:
             self._mark(rows, time.time())
 
     def _mark(self, rows: Iterable[tuple[int, str, str, int, str]], now: float) -> None:
-        # The recipients a row was loaded with stay: they are what duplicates are found by.
+        # The recipients a row was loaded with stay: they are what duplicates are found by. An
+        # `unknown` row sent again keeps its first send time, so that reconcile's window for
+        # it still covers the send that may have reached Bandwidth.
         self._db.executemany(
             "INSERT INTO rows (row, recipients, sender, state, segments, encoding, updated, "
             "sending_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?) ON CONFLICT (row) DO UPDATE "
             "SET state = 'sending', recipients = CASE WHEN rows.recipients = '' THEN "
             "excluded.recipients ELSE rows.recipients END, sender = excluded.sender, "
             "segments = excluded.segments, encoding = excluded.encoding, "
-            "updated = excluded.updated, sending_at = excluded.sending_at",
+            "updated = excluded.updated, sending_at = CASE WHEN rows.state = 'unknown' THEN "
+            "COALESCE(rows.sending_at, excluded.sending_at) ELSE excluded.sending_at END",
             [(*r, now, now) for r in rows],
         )
 
@@ -381,7 +384,7 @@ class Journal:
         ``updates`` are written first (rows not yet known are inserted), then ``sending`` as
         :meth:`mark_sending` does. A row whose message id a receipt already proved (matched by
         its tag while it was in flight) stays ``sent`` even when its send ended ``unknown``. A
-        row put back to ``failed`` without an error keeps the one it had.
+        row put back to ``failed`` or ``unknown`` without an error keeps the one it had.
         """
         now = time.time()
         with self._transaction():
@@ -395,8 +398,8 @@ class Journal:
             " attempts, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row) DO "
             f"UPDATE SET state = CASE WHEN {proved} THEN 'sent' ELSE excluded.state END, "
             "message_id = COALESCE(excluded.message_id, rows.message_id), "
-            f"error = CASE WHEN {proved} THEN NULL WHEN excluded.state = 'failed' THEN "
-            "COALESCE(excluded.error, rows.error) ELSE excluded.error END, "
+            f"error = CASE WHEN {proved} THEN NULL WHEN excluded.state IN ('failed', "
+            "'unknown') THEN COALESCE(excluded.error, rows.error) ELSE excluded.error END, "
             "status = CASE WHEN excluded.state = 'failed' THEN COALESCE(excluded.status, "
             "rows.status) ELSE excluded.status END, "
             "retryable = excluded.retryable, attempts = rows.attempts + excluded.attempts,"

@@ -194,9 +194,12 @@ def _item(row: int, request: MessageRequest, previous: tuple[str, bool] | None) 
 
 
 def _back(item: _Item) -> RowUpdate:
-    """The update that puts a row that never left the process back where it was."""
-    if item.previous is not None and item.previous[0] == "failed":
-        return RowUpdate(item.row, RowState.FAILED, retryable=item.previous[1])
+    """The update that puts a row that never left the process back where it was: ``pending``,
+    ``failed`` (retryable or not), or ``unknown`` (taken by ``--resend-unknown``: an earlier
+    run may have sent it, and that stays true)."""
+    previous = item.previous
+    if previous is not None and previous[0] in ("failed", "unknown"):
+        return RowUpdate(item.row, RowState(previous[0]), retryable=previous[1])
     return RowUpdate(item.row, RowState.PENDING)
 
 
