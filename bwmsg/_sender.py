@@ -746,8 +746,14 @@ class Sender:
                         slots.release()
                         return
                     index, request = taken
-                    results.append(await self._dispatch(request, index, slot))
+                    result = await self._dispatch(request, index, slot)
+                    results.append(result)
                     arrived.set()
+                    if result.outcome is not Outcome.SENT and stop is not None:
+                        # Let the consumer see a failure before this worker takes another
+                        # request: one that stops on it (401, 404, too many failures in a
+                        # row) then stops before anything more is sent.
+                        await asyncio.sleep(0)
             except asyncio.CancelledError:
                 if not run.stopping:
                     exit_.cancelled = True
