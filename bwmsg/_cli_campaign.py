@@ -56,6 +56,7 @@ from .campaign import (
     preflight,
     run_campaign,
 )
+from .campaign._input import read_text_template
 from .campaign._reconcile import MARGIN
 
 __all__ = ["campaign", "demo", "segments_command", "send"]
@@ -191,28 +192,16 @@ def _template(
     if text is not None and text_file is not None:
         raise click.UsageError("give --text or --text-file, not both")
     if text_file is not None:
-        text = _read_text_file(text_file)
+        try:
+            text = read_text_template(text_file)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--text-file") from None
     if text is None and not media:
         raise click.UsageError("give the message: --text TEMPLATE, --text-file FILE or --media URL")
     try:
         return Template(text=text, media=media, tag=tag, from_=from_, application_id=application_id)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-
-
-def _read_text_file(path: Path) -> str:
-    """A --text-file's template: UTF-8, without a BOM and without one final newline (an
-    editor's, not the message's)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise click.BadParameter(
-            f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8", param_hint="--text-file"
-        ) from None
-    for ending in ("\r\n", "\n"):
-        if text.endswith(ending):
-            return text[: -len(ending)]
-    return text
 
 
 def _resume_command() -> str:
@@ -399,7 +388,7 @@ def _dry_run(out: Console, recipients: Path, template: Template) -> None:
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
     print_dry_run(out, report)
-    if report.messages == 0:
+    if not report.ok:
         sys.exit(1)
 
 

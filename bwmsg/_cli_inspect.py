@@ -9,44 +9,141 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import re
 import sys
 import time
+import unicodedata
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from .campaign import Journal
+from ._privacy import masked
+from .campaign import DryRunReport, Journal
 
-__all__ = ["campaign_export", "campaign_status", "print_dry_run", "print_receipts"]
+__all__ = ["campaign_export", "campaign_status", "guard_cell", "print_dry_run", "print_receipts"]
 
 # Cells a spreadsheet would read as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# One E.164 number or several joined by ';' (a group's recipients): a spreadsheet reads it as
+# a number or as text, never as a call, so it is written as it is and an export can be fed back
+# to `campaign run`.
+_E164_LIST = re.compile(r"\+[1-9][0-9]{0,14}(?:;\+[1-9][0-9]{0,14})*")
+_SHOWN_INVALID = 20  # reasons printed by a dry run
+_SHOWN_DUPLICATES = 10  # "row 7 repeats row 3" lines printed by a dry run
 
 
 def _console() -> Console:
     return Console(highlight=False)
 
 
-def print_dry_run(out: Console, report: Any) -> None:
+def _visible(text: str, keep_newlines: bool = False) -> str:
+    """``text`` with control characters (a tab, a carriage return, an escape) written as
+    ``\\t``, ``\\r``, ``\\x1b``: seen, never obeyed by the terminal."""
+    return "".join(
+        c if (c == "\n" and keep_newlines) or unicodedata.category(c) != "Cc" else repr(c)[1:-1]
+        for c in text
+    )
+
+
+def _rows(count: int, kind: str = "") -> str:
+    """``1 row``, ``99,980 more invalid rows``."""
+    return f"{count:,} {kind}row{'' if count == 1 else 's'}"
+
+
+def _plain(out: Console, text: str) -> None:
+    """Print ``text`` as it is: no markup, no emoji codes, no wrapping."""
+    out.print(Text(text), soft_wrap=True)
+
+
+def print_dry_run(out: Console, report: DryRunReport) -> None:
+    """Print a dry run's report for an operator.
+
+    Args:
+        out: where to print.
+        report: what :func:`bwmsg.campaign.dry_run` found.
+
+    The counts; the characters that force UCS-2; the first valid row's message as it would be
+    sent (numbers masked); the rows whose recipients an earlier row has; the first 20 invalid
+    rows' reasons and how many more there are; and, when no row would be sent, a line saying
+    so (``report.ok`` is False: ``campaign run --dry-run`` exits non-zero then).
+    """
+    _print_counts(out, report)
+    if report.ucs2_characters:
+        shown = ", ".join(f"{ch!r} ({_rows(n)})" for ch, n in report.ucs2_characters[:15])
+        _plain(out, f"Characters that force UCS-2: {shown}")
+    _print_sample(out, report)
+    _print_duplicates(out, report)
+    _print_invalid(out, report)
+    if not report.ok:
+        reason = "fix the rows above" if report.rows else "the input has no rows"
+        _plain(out, f"No row would be sent: {reason}.")
+
+
+def _print_counts(out: Console, report: DryRunReport) -> None:
     table = Table(title="Dry run: nothing was sent")
     table.add_column("")
     table.add_column("", justify="right")
     table.add_row("rows", f"{report.rows:,}")
     table.add_row("messages", f"{report.messages:,}")
     table.add_row("invalid rows", f"{report.invalid_count:,}")
+    table.add_row("rows repeating recipients", f"{report.duplicates:,}")
     for encoding, count in sorted(report.segments.items()):
         table.add_row(f"segments {encoding}", f"{count:,}")
     table.add_row("segments in all", f"{report.total_segments:,}")
     table.add_row("rows forced to UCS-2", f"{report.ucs2_rows:,}")
     out.print(table)
-    if report.ucs2_characters:
-        shown = ", ".join(f"{ch!r} ({n:,} rows)" for ch, n in report.ucs2_characters[:15])
-        out.print(f"Characters that force UCS-2: {shown}")
-    for row, reason in report.invalid[:20]:
-        out.print(f"  row {row}: {reason}")
+
+
+def _print_sample(out: Console, report: DryRunReport) -> None:
+    request, info = report.sample, report.sample_segments
+    if request is None:
+        return
+    if info is None:
+        size = f"MMS with {len(request.media)} media"
+    else:
+        size = f"{info.segments} segment{'' if info.segments == 1 else 's'}, {info.encoding}"
+    text = request.text or ""
+    to = masked(";".join(request.to))
+    _plain(out, f"Row {report.sample_row} would be sent from {masked(request.from_)} to {to}:")
+    if not text:
+        _plain(out, f"  {size}, no text")
+    else:
+        _plain(out, f"  {size}, {len(text):,} characters")
+        for line in _visible(text, keep_newlines=True).split("\n"):
+            _plain(out, f"  | {line}")
+    for url in request.media:
+        _plain(out, f"  media: {_visible(url)}")
+
+
+def _print_duplicates(out: Console, report: DryRunReport) -> None:
+    if not report.duplicates:
+        return
+    _plain(
+        out,
+        f"{_rows(report.duplicates)} with the same recipients as an earlier row "
+        "(rerun with --dedupe to skip them):",
+    )
+    shown = report.duplicate_examples[:_SHOWN_DUPLICATES]
+    for row, earlier in shown:
+        _plain(out, f"  row {row} repeats row {earlier}")
+    if report.duplicates > len(shown):
+        _plain(out, f"  ... and {report.duplicates - len(shown):,} more")
+
+
+def _print_invalid(out: Console, report: DryRunReport) -> None:
+    if not report.invalid_count:
+        return
+    _plain(out, f"{_rows(report.invalid_count, 'invalid ')} (not sent):")
+    shown = report.invalid[:_SHOWN_INVALID]
+    for row, reason in shown:
+        _plain(out, f"  row {row}: {_visible(reason)}")
+    more = report.invalid_count - len(shown)
+    if more:
+        _plain(out, f"  ... and {_rows(more, 'more invalid ')}")
 
 
 @click.command("status")
@@ -105,10 +202,20 @@ def _iso(stamp: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
 
 
-def _guard(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+def guard_cell(value: object) -> object:
+    """``value`` as a CSV cell that a spreadsheet will not run as a formula.
+
+    A string starting with ``= + - @``, a tab or a carriage return gets a leading ``'``
+    (OWASP's advice against CSV injection), unless it is an E.164 number or several joined by
+    ``;`` (``+19195550000;+19195550001``): those are kept as they are, so that an export's
+    ``to`` and ``from`` columns can be fed back to ``campaign run``. Anything else is returned
+    unchanged.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if _E164_LIST.fullmatch(value):
+        return value
+    return "'" + value
 
 
 @click.command("export")
@@ -124,7 +231,10 @@ def _guard(value: object) -> object:
     help="File to write (default: standard output).",
 )
 @click.option(
-    "--raw", is_flag=True, help="CSV: do not neutralise cells a spreadsheet would run as formulas."
+    "--raw",
+    is_flag=True,
+    help="CSV: do not neutralise cells a spreadsheet would run as formulas (E.164 numbers are "
+    "written as they are either way).",
 )
 def campaign_export(journal: Path, fmt: str, output: Path | None, raw: bool) -> None:
     """One record per row of JOURNAL: row, to, state, message_id, error, attempts, receipt..."""
@@ -173,7 +283,7 @@ def campaign_export(journal: Path, fmt: str, output: Path | None, raw: bool) -> 
             }
             if writer is not None:
                 values = [record[f] for f in fields]
-                writer.writerow(values if raw else [_guard(v) for v in values])
+                writer.writerow(values if raw else [guard_cell(v) for v in values])
             else:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 

@@ -182,7 +182,7 @@ async def test_status_and_export(tmp_path: Path) -> None:
     assert len(records) == 30
     assert {"row", "to", "state", "message_id", "error", "attempts", "receipt"} <= set(records[0])
     assert records[1]["updated"].endswith("Z")
-    assert records[1]["to"].startswith("'+1919")  # neutralised for spreadsheets
+    assert records[1]["to"] == "+19190000001"  # an E.164 number is written as it is
     assert records[0]["state"] == "failed"
     assert len(jsonl.strip().splitlines()) == 30
 

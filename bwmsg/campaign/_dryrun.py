@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 
 import attrs
 
-from .._segments import non_gsm_characters, segments
-from ._input import RenderError, Template, fingerprint, read_rows
+from .._models import MessageRequest
+from .._segments import SegmentInfo, non_gsm_characters, segments
+from ._input import RenderError, Template, fingerprint, read_rows, recipient_key
 from ._runner import default_tag
 
 __all__ = ["DryRunReport", "dry_run"]
+
+_INVALID_KEPT = 50  # (row, reason) pairs a report keeps; every invalid row is still counted
+_DUPLICATES_KEPT = 20  # (row, earlier row) pairs a report keeps; every duplicate is counted
 
 
 @attrs.frozen(kw_only=True)
@@ -20,13 +25,22 @@ class DryRunReport:
 
     Attributes:
         rows: rows in the input.
-        messages: rows that would become a message.
+        messages: rows that would become a message (duplicates included: without
+            ``--dedupe`` they are sent).
         invalid: (row, reason) of rows that would not, the first 50.
         invalid_count: how many rows would not.
         segments: segments that would be billed, by encoding (``GSM-7``, ``UCS-2``, ``MMS``),
             counted per recipient.
         ucs2_rows: rows whose text is UCS-2.
         ucs2_characters: the characters that force UCS-2, with how many rows each appears in.
+        sample: the request of the first row that would become a message (the templates
+            filled in), or None when no row would.
+        sample_row: that row's number, or None.
+        sample_segments: the segments of ``sample``'s text, or None when there is no sample
+            or it is an MMS (media: billed as one MMS per recipient).
+        duplicates: rows that would become a message whose recipients an earlier such row
+            already has (the same numbers, in any order: ``"+1;+2"`` repeats ``"+2;+1"``).
+        duplicate_examples: (row, earlier row) of those, the first 20.
     """
 
     rows: int
@@ -36,47 +50,117 @@ class DryRunReport:
     segments: dict[str, int]
     ucs2_rows: int
     ucs2_characters: list[tuple[str, int]]
+    sample: MessageRequest | None = None
+    sample_row: int | None = None
+    sample_segments: SegmentInfo | None = None
+    duplicates: int = 0
+    duplicate_examples: list[tuple[int, int]] = attrs.field(factory=list)
 
     @property
     def total_segments(self) -> int:
         """All segments, every encoding."""
         return sum(self.segments.values())
 
+    @property
+    def ok(self) -> bool:
+        """True when at least one row would become a message (False for an empty input)."""
+        return self.messages > 0
+
+
+@attrs.define
+class _Tally:
+    """The counts as rows are read; memory stays bounded however many rows there are."""
+
+    rows: int = 0
+    messages: int = 0
+    invalid: list[tuple[int, str]] = attrs.field(factory=list)
+    invalid_count: int = 0
+    by_encoding: Counter[str] = attrs.field(factory=Counter)
+    ucs2_rows: int = 0
+    forcing: Counter[str] = attrs.field(factory=Counter)
+    sample: MessageRequest | None = None
+    sample_row: int | None = None
+    sample_segments: SegmentInfo | None = None
+    # An 8-byte digest of each recipient key, not the key: about 115 bytes a valid row (60 MB
+    # at 500,000) however long its recipient list. Two different keys share a digest with a
+    # chance of about n²/2⁶⁵ (10⁻⁸ at 500,000 rows); the journal, which --dedupe follows,
+    # compares the keys themselves.
+    first_row_of: dict[bytes, int] = attrs.field(factory=dict)
+    duplicates: int = 0
+    duplicate_examples: list[tuple[int, int]] = attrs.field(factory=list)
+
+    def add_invalid(self, row: int, reason: str) -> None:
+        self.rows += 1
+        self.invalid_count += 1
+        if len(self.invalid) < _INVALID_KEPT:
+            self.invalid.append((row, reason))
+
+    def add_message(self, row: int, request: MessageRequest) -> None:
+        self.rows += 1
+        self.messages += 1
+        info = self._count_segments(request)
+        if self.sample is None:
+            self.sample, self.sample_row, self.sample_segments = request, row, info
+        self._check_duplicate(row, request)
+
+    def _count_segments(self, request: MessageRequest) -> SegmentInfo | None:
+        if request.media:
+            self.by_encoding["MMS"] += len(request.to)
+            return None
+        info = segments(request.text or "")
+        self.by_encoding[info.encoding] += info.segments * len(request.to)
+        if info.encoding == "UCS-2":
+            self.ucs2_rows += 1
+            self.forcing.update(non_gsm_characters(request.text or ""))
+        return info
+
+    def _check_duplicate(self, row: int, request: MessageRequest) -> None:
+        key = recipient_key(";".join(request.to)).encode()
+        digest = hashlib.blake2b(key, digest_size=8).digest()
+        earlier = self.first_row_of.setdefault(digest, row)
+        if earlier != row:
+            self.duplicates += 1
+            if len(self.duplicate_examples) < _DUPLICATES_KEPT:
+                self.duplicate_examples.append((row, earlier))
+
+    def report(self) -> DryRunReport:
+        return DryRunReport(
+            rows=self.rows,
+            messages=self.messages,
+            invalid=self.invalid,
+            invalid_count=self.invalid_count,
+            segments=dict(self.by_encoding),
+            ucs2_rows=self.ucs2_rows,
+            ucs2_characters=self.forcing.most_common(),
+            sample=self.sample,
+            sample_row=self.sample_row,
+            sample_segments=self.sample_segments,
+            duplicates=self.duplicates,
+            duplicate_examples=self.duplicate_examples,
+        )
+
 
 def dry_run(recipients: str | Path, template: Template) -> DryRunReport:
-    """Render every row and count what the campaign would cost, sending nothing."""
+    """Render every row and count what the campaign would cost, sending nothing.
+
+    Args:
+        recipients: the recipient file (CSV with a header row, or JSON Lines).
+        template: how each row becomes a message.
+
+    Every row is read once and none is kept: memory grows by about 115 bytes a valid row (an
+    8-byte digest of its recipients, for the duplicate check), whatever its size. Raises
+    :class:`~bwmsg.campaign.InputError` when the file as a whole cannot be read.
+    """
     path = Path(recipients)
     campaign_id = fingerprint(path, **template.settings())[:12]
-    rows = messages = invalid_count = ucs2_rows = 0
-    invalid: list[tuple[int, str]] = []
-    by_encoding: Counter[str] = Counter()
-    forcing: Counter[str] = Counter()
+    tally = _Tally()
     for row, columns in read_rows(path):
-        rows += 1
         try:
             if isinstance(columns, RenderError):
                 raise columns
             request = template.render(columns, default_tag(campaign_id, row))
         except RenderError as exc:
-            invalid_count += 1
-            if len(invalid) < 50:
-                invalid.append((row, str(exc)))
-            continue
-        messages += 1
-        if request.media:
-            by_encoding["MMS"] += len(request.to)
-            continue
-        info = segments(request.text or "")
-        by_encoding[info.encoding] += info.segments * len(request.to)
-        if info.encoding == "UCS-2":
-            ucs2_rows += 1
-            forcing.update(non_gsm_characters(request.text or ""))
-    return DryRunReport(
-        rows=rows,
-        messages=messages,
-        invalid=invalid,
-        invalid_count=invalid_count,
-        segments=dict(by_encoding),
-        ucs2_rows=ucs2_rows,
-        ucs2_characters=forcing.most_common(),
-    )
+            tally.add_invalid(row, str(exc))
+        else:
+            tally.add_message(row, request)
+    return tally.report()

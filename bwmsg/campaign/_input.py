@@ -22,6 +22,8 @@ __all__ = [
     "fingerprint",
     "read_recipients",
     "read_rows",
+    "read_text_template",
+    "recipient_key",
 ]
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
@@ -251,3 +253,40 @@ def read_recipients(path: str | Path) -> Iterator[tuple[int, str]]:
                 continue  # a blank line: csv.DictReader skips it too
             number += 1
             yield number, record[column] if len(record) == width else ""
+
+
+def read_text_template(path: str | Path) -> str:
+    r"""The text template in ``path`` (``--text-file``), exactly as written but for two things.
+
+    The file is read as UTF-8; a UTF-8 byte order mark at its start and exactly one final line
+    break (``\n`` or ``\r\n``, an editor's, not the message's) are dropped. Nothing else
+    changes: other whitespace and line breaks (``\r\n`` included) stay, so a file that ends in
+    two line breaks gives a template ending in one.
+
+    Raises :class:`InputError` naming the file when it cannot be read or is not UTF-8.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()  # bytes, not text mode: line breaks are kept as they are
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8") from exc
+    for ending in ("\r\n", "\n"):
+        if text.endswith(ending):
+            return text[: -len(ending)]
+    return text
+
+
+def recipient_key(to: str) -> str:
+    """What identifies a row's recipients when looking for duplicates: ``to`` normalised.
+
+    ``to`` is split on ``;``; each number is stripped, empty ones dropped, repeats removed, and
+    the rest sorted and joined with ``;``. So ``"+1; +2"``, ``"+2;+1;"`` and ``"+1;+2;+1"`` are
+    the same recipients (``"+1;+2"``), and ``""`` has the key ``""``.
+    """
+    if ";" not in to:  # one number: most rows, on the journal's first pass
+        return to.strip()
+    return ";".join(sorted({number.strip() for number in to.split(";")} - {""}))

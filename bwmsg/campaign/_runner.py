@@ -25,7 +25,14 @@ from .._models import MessageRequest, Outcome, SendResult
 from .._privacy import mask_numbers_in, masked
 from .._segments import segments
 from .._sender import Sender
-from ._input import RenderError, Template, fingerprint, read_recipients, read_rows
+from ._input import (
+    RenderError,
+    Template,
+    fingerprint,
+    read_recipients,
+    read_rows,
+    recipient_key,
+)
 from ._journal import Journal, RowState, RowUpdate
 
 __all__ = [
@@ -465,19 +472,13 @@ async def _send(sender: Sender, run: _Run, hurry: asyncio.Event) -> None:
 def _load(db: Journal, path: Path, dedupe: bool) -> tuple[int, int]:
     """A new journal gets every row ``pending`` (first run); then (rows, duplicates)."""
     if "rows" not in db.meta():  # a new journal (or one whose first run died here)
-        total = db.add_rows((row, _recipient_key(to)) for row, to in read_recipients(path))
+        total = db.add_rows((row, recipient_key(to)) for row, to in read_recipients(path))
     else:
         total = int(db.meta().get("rows", "0"))
     duplicates, _ = db.duplicates(limit=0)
     if dedupe and duplicates:
         db.skip_duplicates()
     return total, duplicates
-
-
-def _recipient_key(to: str) -> str:
-    if ";" not in to:
-        return to.strip()
-    return ";".join(sorted({n.strip() for n in to.split(";") if n.strip()}))
 
 
 async def run_campaign(
