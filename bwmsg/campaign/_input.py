@@ -68,11 +68,14 @@ def read_rows(path: str | Path) -> Generator[tuple[int, dict[str, str] | RenderE
         yield from _read_csv(path)
 
 
-def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
+def _csv_records(path: Path) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """The header's names as ``(0, names)``, then ``(number, cells)`` for every row, numbered
+    as ``csv.DictReader`` numbers them (blank lines skipped); a row the csv module cannot read
+    comes as ``(number, its csv.Error)``. Raises :class:`InputError` for the whole file."""
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
         try:
-            reader = csv.DictReader(handle)
-            fields = reader.fieldnames
+            fields = next(reader, [])
         except UnicodeDecodeError as exc:
             raise InputError(f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8") from exc
         except csv.Error as exc:
@@ -85,7 +88,7 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
                 f"{path} has no 'to' column (its columns: {', '.join(names)}); the header row "
                 "must name one"
             )
-        reader.fieldnames = names
+        yield 0, names
         number = 0
         while True:
             try:
@@ -98,18 +101,33 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
                 ) from exc
             except csv.Error as exc:
                 number += 1
-                yield number, RenderError(f"unreadable CSV row: {exc}")
+                yield number, exc
                 continue
-            number += 1
-            extra = record.pop(None, None)
-            if extra:
-                yield number, RenderError(f"the row has {len(extra)} more cells than the header")
-                continue
-            missing = sum(v is None for v in record.values())
-            if missing:
-                yield number, RenderError(f"the row has {missing} fewer cells than the header")
-                continue
-            yield number, {k: (v if v is not None else "") for k, v in record.items()}
+            if record:  # a blank line is no row
+                number += 1
+                yield number, record
+
+
+def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
+    records = _csv_records(path)
+    _, names = next(records)
+    assert isinstance(names, list)
+    width = len(names)
+    for number, cells in records:
+        if isinstance(cells, csv.Error):
+            yield number, RenderError(f"unreadable CSV row: {cells}")
+        elif len(cells) > width:
+            yield (
+                number,
+                RenderError(f"the row has {len(cells) - width} more cells than the header"),
+            )
+        elif len(cells) < width:
+            yield (
+                number,
+                RenderError(f"the row has {width - len(cells)} fewer cells than the header"),
+            )
+        else:
+            yield number, dict(zip(names, cells, strict=True))
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, str] | RenderError]]:
@@ -222,37 +240,16 @@ def read_recipients(path: str | Path) -> Iterator[tuple[int, str]]:
     :class:`RenderError` has ``""`` as its ``to``.
     """
     path = Path(path)
-    if _is_jsonl(path):
+    if _is_jsonl(path) or not path.is_file():  # read_rows says what is wrong with the file
         for number, columns in read_rows(path):
             yield number, columns.get("to", "") if isinstance(columns, dict) else ""
         return
-    checks = read_rows(path)  # the same checks of the file and its header as read_rows
-    try:
-        next(checks, None)
-    finally:
-        checks.close()
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        names = [name.strip() for name in next(reader)]
-        column, width = names.index("to"), len(names)
-        number = 0
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as exc:
-                raise InputError(
-                    f"{path} is not UTF-8 text after row {number} ({exc.reason}): save it as UTF-8"
-                ) from exc
-            except csv.Error:
-                number += 1
-                yield number, ""
-                continue
-            if not record:
-                continue  # a blank line: csv.DictReader skips it too
-            number += 1
-            yield number, record[column] if len(record) == width else ""
+    records = _csv_records(path)
+    _, names = next(records)
+    assert isinstance(names, list)
+    column, width = names.index("to"), len(names)
+    for number, cells in records:
+        yield number, cells[column] if isinstance(cells, list) and len(cells) == width else ""
 
 
 def read_text_template(path: str | Path) -> str:
