@@ -194,3 +194,15 @@ def test_preflight_names_missing_columns_and_the_sending_number(tmp_path: Path) 
     preflight(jsonl, Template(text="{code}", from_="+19195550000"))  # one row has it
     with pytest.raises(PreflightError):
         preflight(jsonl, Template(text="{nope}", from_="+19195550000"))
+
+
+def test_a_symlink_to_the_journal_meets_the_same_lock(tmp_path: Path) -> None:
+    """The lock is found through the real path: another name for the file is refused too."""
+    path = tmp_path / "j.db"
+    alias = tmp_path / "alias.db"
+    with Journal(path, exclusive=True):
+        alias.symlink_to(path)
+        with pytest.raises(JournalBusy):
+            Journal(alias, exclusive=True)
+    assert (tmp_path / "j.db-lock").exists()
+    assert not (tmp_path / "alias.db-lock").exists()

@@ -6,9 +6,13 @@ the loss of the disk. Rows are marked ``sending`` in a committed batch before an
 handed to the dispatcher, so a row that might have left the process is never ``pending``.
 
 One process at a time decides what to send from a journal: :class:`Journal` opened with
-``exclusive=True`` (``campaign run``, ``reconcile``) holds an ``flock`` on the database file
-for as long as it is open. The kernel drops it when the process ends, however it ends, so a
-journal whose holder died is taken over by the next run with no manual step. The holder
+``exclusive=True`` (``campaign run``, ``reconcile``) holds an ``flock`` on the journal's
+``-lock`` file (``run.db-lock`` beside ``run.db``, as SQLite keeps ``run.db-wal``; found
+through the real path, so a symlink leads to the same lock) for as long as it is open. The
+kernel drops it when the process ends, however it ends, so a journal whose holder died is
+taken over by the next run with no manual step. The lock is not on the database file itself:
+closing a descriptor of that file would drop the POSIX locks SQLite holds on it for the
+process's other connections (a receipts listener's), which can corrupt it. The holder
 writes who it is (pid, host, since when, its command) into the ``holder`` table, and a
 refused process names it (:class:`JournalBusy`). Readers (``status``, ``export``, a receipts
 listener) open the journal without the lock and work beside a run. The lock is for local
@@ -39,7 +43,15 @@ import attrs
 
 from ..callbacks import CallbackEvent, StatusCallback, StatusType, describe_error
 
-__all__ = ["Journal", "JournalBusy", "JournalMismatch", "ReceiptResult", "RowState", "RowUpdate"]
+__all__ = [
+    "Journal",
+    "JournalBusy",
+    "JournalMismatch",
+    "ReceiptResult",
+    "RowState",
+    "RowUpdate",
+    "lock_path",
+]
 
 SCHEMA_VERSION = "1"
 
@@ -248,8 +260,6 @@ class Journal:
         if db is not None:
             db.close()
         if self._lock is not None:
-            # After the database: closing any descriptor of the file drops the process's
-            # POSIX locks on it, SQLite's own included.
             os.close(self._lock)
             self._lock = None
 
@@ -614,9 +624,20 @@ def _now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def lock_path(path: str | Path) -> Path:
+    """The file whose ``flock`` says who sends from the journal at ``path``."""
+    real = Path(os.path.realpath(path))
+    return real.with_name(real.name + "-lock")
+
+
 def _lock(path: Path) -> int:
-    """Take the journal's lock (an ``flock`` on the file itself) or raise JournalBusy."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    """Take the journal's lock (an ``flock`` on its ``-lock`` file) or raise JournalBusy.
+
+    The lock file is never removed: a process that opened it just before a removal would lock
+    a file nobody else sees.
+    """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(lock_path(path), flags, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
