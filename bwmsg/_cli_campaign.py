@@ -38,8 +38,9 @@ from rich.table import Table
 from yarl import URL
 
 from . import _loop
-from ._cli_inspect import campaign_export, campaign_status, print_dry_run
+from ._cli_inspect import campaign_export, campaign_status, print_dry_run, when
 from ._errors import BwmsgError
+from ._privacy import command_line
 from ._retry import RetryPolicy
 from ._segments import non_gsm_characters, segments
 from ._sender import DEFAULT_BASE_URL, Sender
@@ -63,7 +64,6 @@ __all__ = ["campaign", "demo", "segments_command", "send"]
 
 EXIT_INTERRUPTED = 130
 EXIT_BUSY = 75  # EX_TEMPFAIL: another process is running the journal; try again later
-_SECRET_OPTIONS = ("--password", "--client-secret")
 
 
 def _console(stderr: bool = False) -> Console:
@@ -202,17 +202,6 @@ def _template(
         return Template(text=text, media=media, tag=tag, from_=from_, application_id=application_id)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-
-
-def _resume_command() -> str:
-    args = list(sys.argv[1:])
-    for i, arg in enumerate(args):
-        if arg in _SECRET_OPTIONS and i + 1 < len(args):
-            args[i + 1] = "..."
-        for name in _SECRET_OPTIONS:
-            if arg.startswith(name + "="):
-                args[i] = name + "=..."
-    return shlex.join(["bwmsg", *args])
 
 
 def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
@@ -529,7 +518,7 @@ def _report(out: Console, summary: CampaignSummary, journal: Path, *, interrupte
     _print_summary(out, summary, journal)
     if summary.complete:
         return 0
-    resume = escape(_resume_command())
+    resume = escape(command_line())
     # soft_wrap: the command stays on one line, to be copied whole.
     if interrupted or summary.stopped == "interrupted":
         out.print(f"\nInterrupted. To resume: [bold]{resume}[/bold]", soft_wrap=True)
@@ -586,15 +575,11 @@ def _print_unknown_advice(out: Console, unknown: int, since: float | None, journ
     if closes > time.time():
         out.print(
             f"  Rows it does not find become safe to resend once their window closes, at "
-            f"{_when(closes)} (rerun reconcile then); the next run then sends them once."
+            f"{when(closes)} (rerun reconcile then); the next run then sends them once."
         )
     else:
         out.print("  Rows it does not find are then safe to resend: the next run sends them once.")
     out.print("  --resend-unknown sends them all again now, and may text some people twice.")
-
-
-def _when(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
 # -- one message, segments ---------------------------------------------------------------------

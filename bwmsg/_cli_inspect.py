@@ -24,7 +24,14 @@ from rich.text import Text
 from ._privacy import masked
 from .campaign import DryRunReport, Journal
 
-__all__ = ["campaign_export", "campaign_status", "guard_cell", "print_dry_run", "print_receipts"]
+__all__ = [
+    "campaign_export",
+    "campaign_status",
+    "guard_cell",
+    "print_dry_run",
+    "print_receipts",
+    "when",
+]
 
 # Cells a spreadsheet would read as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -180,7 +187,7 @@ def campaign_status(journal: Path) -> None:
         busy = sum((end or start) - start for start, end, _ in runs)
         rate = counts.get("sent", 0) / busy if busy > 0 else 0.0
         out.print(
-            f"runs: {len(runs)}; first started {_when(first)}; last ended {_when(last)} "
+            f"runs: {len(runs)}; first started {when(first)}; last ended {when(last)} "
             f"({runs[-1][2] or 'running or killed'}); {rate:,.0f} sent/s while running"
         )
     if errors:
@@ -192,7 +199,8 @@ def campaign_status(journal: Path) -> None:
         print_receipts(out, db)
 
 
-def _when(stamp: float) -> str:
+def when(stamp: float) -> str:
+    """A moment as local date and time, for an operator."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 

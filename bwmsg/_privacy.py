@@ -1,4 +1,4 @@
-"""Phone numbers in logs: masked by default, in full only when asked.
+"""Phone numbers in logs: masked by default, in full only when asked; secrets in a command line.
 
 bwmsg's log lines may name a recipient (``row 12 to +1919555**** failed``) but never show the
 whole number unless full numbers were asked for, with :func:`log_full_numbers` or the
@@ -10,8 +10,22 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 
-__all__ = ["Masked", "log_full_numbers", "mask_number", "mask_numbers_in", "masked"]
+__all__ = [
+    "Masked",
+    "command_line",
+    "log_full_numbers",
+    "mask_number",
+    "mask_numbers_in",
+    "masked",
+]
+
+# Options whose value is a secret: never shown in a command line that is printed or stored.
+_SECRET_OPTIONS = ("--password", "--client-secret")
 
 # Digits hidden at the end of a number: the subscriber's line, without the country and area.
 _HIDDEN = 4
@@ -81,3 +95,17 @@ class Masked:
 def masked(number: str) -> Masked:
     """Wrap ``number`` for a log call: ``logger.debug("to %s", masked(to))``."""
     return Masked(number)
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """``argv`` (this process's by default) as a shell command line, ``bwmsg ...`` when it is
+    the bwmsg command, with the values of ``--password`` and ``--client-secret`` hidden."""
+    args = list(sys.argv if argv is None else argv)
+    for i, arg in enumerate(args):
+        for name in _SECRET_OPTIONS:
+            if arg == name and i + 1 < len(args):
+                args[i + 1] = "..."
+            elif arg.startswith(name + "="):
+                args[i] = name + "=..."
+    program = Path(args[0]).name if args else "python"
+    return shlex.join(["bwmsg" if program in ("__main__.py", "bwmsg") else program, *args[1:]])

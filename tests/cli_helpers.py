@@ -31,6 +31,15 @@ def write_csv(path: Path, n: int, bad: tuple[int, ...] = ()) -> Path:
     return path
 
 
+def write_rows(path: Path, rows: list[list[str]]) -> Path:
+    """A CSV file with a ``to,name`` header and ``rows``."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["to", "name"])
+        writer.writerows(rows)
+    return path
+
+
 def env_for(sim: Simulator) -> dict[str, str]:
     """The environment for the command: this process's, with BW_* pointing at ``sim``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BW_")}
@@ -140,6 +149,14 @@ class Command:
         Command.live.discard(self)
         assert self.proc.returncode is not None
         return self.proc.returncode
+
+    async def signal_and_finish(self, signum: int, timeout: float = 30) -> tuple[int, float]:
+        """Send ``signum``, wait for the exit: (its status, seconds from the signal to it)."""
+        signalled = time.monotonic()
+        self.proc.send_signal(signum)
+        code = await self.finish(timeout)
+        assert self.ended is not None
+        return code, self.ended - signalled
 
     async def kill(self) -> None:
         """SIGKILL, then collect it."""

@@ -224,11 +224,7 @@ async def test_stop_gives_requests_in_flight_the_grace(
             *run_args(recipients, journal, "--concurrency", "10", "--grace", "1"),
         )
         await asyncio.wait_for(sim.arrived.wait(), 30)
-        signalled = time.monotonic()
-        command.proc.send_signal(signum)
-        code = await command.finish(30)
-        assert command.ended is not None
-        took = command.ended - signalled
+        code, took = await command.signal_and_finish(signum)
         accepted = await settle_latency(sim)
         by_state = check_stopped_rows(sim, journal, 100, accepted)
     check_clean_stop(code, command, journal)
@@ -249,11 +245,7 @@ async def test_stop_returns_rows_waiting_for_the_throttle(
             env_for(sim), *run_args(recipients, journal, "--rate", "2", "--concurrency", "50")
         )
         await until(lambda: len(sim.accepted) >= 3 or not command.running, 30, "3 accepted")
-        signalled = time.monotonic()
-        command.proc.send_signal(signum)
-        code = await command.finish(30)
-        assert command.ended is not None
-        took = command.ended - signalled
+        code, took = await command.signal_and_finish(signum)
         accepted = {m.to[0] for m in sim.accepted}
         by_state = check_stopped_rows(sim, journal, 50, accepted)
     check_clean_stop(code, command, journal)
@@ -275,11 +267,7 @@ async def test_stop_during_retry_delays_leaves_no_unknown(
         args[args.index("--retry-delay") + 1] = "5"
         command = await Command.start(env_for(sim), *args)
         await until(lambda: len(sim.received) >= 5 or not command.running, 30, "5 requests")
-        signalled = time.monotonic()
-        command.proc.send_signal(signum)
-        code = await command.finish(30)
-        assert command.ended is not None
-        took = command.ended - signalled
+        code, took = await command.signal_and_finish(signum)
         rows = journal_rows(journal)
     check_clean_stop(code, command, journal)
     assert took < 3, f"exit {took:.1f} s after the signal, with retry delays of 5 s"
@@ -307,11 +295,7 @@ async def test_second_signal_ends_the_grace(tmp_path: Path, signum: signal.Signa
         # at once may be delivered as one).
         await command.wait_for_output(lambda _: len(command.stderr) > before, 10)
         assert command.running, command.output
-        again = time.monotonic()
-        command.proc.send_signal(signum)
-        code = await command.finish(30)
-        assert command.ended is not None
-        took = command.ended - again
+        code, took = await command.signal_and_finish(signum)
         accepted = await settle_latency(sim)
         by_state = check_stopped_rows(sim, journal, 100, accepted)
     check_clean_stop(code, command, journal)

@@ -3,7 +3,6 @@ helpers it and `--text-file` rest on (read_text_template, recipient_key)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import re
@@ -19,6 +18,7 @@ from bwmsg._cli_inspect import print_dry_run
 from bwmsg._privacy import log_full_numbers
 from bwmsg.campaign import DryRunReport, InputError, Template, dry_run
 from bwmsg.campaign._input import read_text_template, recipient_key
+from tests.cli_helpers import write_rows
 
 FROM = "+19195550000"
 TEXT = "Hi {name}, doors open at 7"
@@ -32,15 +32,6 @@ def masked_numbers() -> Iterator[None]:
     log_full_numbers(False)
     yield
     log_full_numbers(None)
-
-
-def write_rows(path: Path, rows: list[list[str]]) -> Path:
-    """A CSV file with a ``to,name`` header and ``rows``."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["to", "name"])
-        writer.writerows(rows)
-    return path
 
 
 def printed(report: DryRunReport) -> str:

@@ -15,7 +15,7 @@ from bwmsg.callbacks import CallbackEvent, parse_events
 from bwmsg.campaign import Journal
 from bwmsg.campaign._input import recipient_key
 from bwmsg.simulator import Simulator
-from tests.cli_helpers import bwmsg_run, env_for, journal_rows, states_of
+from tests.cli_helpers import bwmsg_run, env_for, journal_rows, states_of, write_rows
 
 FROM = "+19195550000"
 E164_LIST = re.compile(r"\+[1-9][0-9]{0,14}(;\+[1-9][0-9]{0,14})*")
@@ -26,15 +26,6 @@ FORMULAS = [
     "+1+1",
     "=cmd|' /C calc'!A0",
 ]
-
-
-def write_rows(path: Path, rows: list[list[str]]) -> Path:
-    """A CSV file with a ``to,name`` header and ``rows``."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["to", "name"])
-        writer.writerows(rows)
-    return path
 
 
 def read_export(path: Path) -> list[dict[str, str]]:

@@ -18,6 +18,7 @@ from bwmsg import (
     Outcome,
     RateLimit,
     RetryPolicy,
+    Sender,
     SendResult,
     ServerError,
     StoppedError,
@@ -39,6 +40,19 @@ async def until_requests(server: Scripted, n: int, timeout: float = 10.0) -> Non
         while len(server.requests) < n:
             server.arrived.clear()
             await server.arrived.wait()
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def until_answered(sender: Sender, timeout: float = 10.0) -> None:
+    """Wait until no request of ``sender`` awaits an answer (its retry delays have begun).
+
+    No event marks that moment: the Sender's counters are polled.
+    """
+
+    async def wait() -> None:
+        while sender.stats().in_flight or not sender.stats().attempts:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
 
     await asyncio.wait_for(wait(), timeout)
 
@@ -137,7 +151,7 @@ async def test_stopped_during_a_retry_delay_is_not_sent_again(server: Scripted) 
         results = sender.send_many((request(i) for i in range(2)), stop=stop)
         collecting = asyncio.ensure_future(consume(results, stop, after=-1))
         await until_requests(server, 2)
-        await asyncio.sleep(0.05)  # the answers are read and the retry delays begin
+        await until_answered(sender)  # the answers are read and the retry delays begin
         stop.set()
         got = await asyncio.wait_for(collecting, 5)
     assert len(got) == 2
@@ -159,7 +173,7 @@ async def test_an_earlier_ambiguous_attempt_keeps_it_unknown(server: Scripted) -
         results = sender.send_many([request(0)], stop=stop)
         collecting = asyncio.ensure_future(consume(results, stop, after=-1))
         await until_requests(server, 1)
-        await asyncio.sleep(0.05)
+        await until_answered(sender)  # the drop is seen and the retry delay begins
         stop.set()
         got = await asyncio.wait_for(collecting, 5)
     assert [r.outcome for r in got] == [Outcome.UNKNOWN]

@@ -20,6 +20,7 @@ __all__ = [
     "RenderError",
     "Template",
     "fingerprint",
+    "is_jsonl",
     "read_recipients",
     "read_rows",
     "read_text_template",
@@ -37,7 +38,8 @@ class RenderError(ValueError):
     """One row cannot become a message; the reason is the message text."""
 
 
-def _is_jsonl(path: Path) -> bool:
+def is_jsonl(path: Path) -> bool:
+    """Whether ``path`` is read as JSON Lines (by its suffix) rather than CSV."""
     return path.suffix.lower() in _JSONL_SUFFIXES
 
 
@@ -62,7 +64,7 @@ def read_rows(path: str | Path) -> Generator[tuple[int, dict[str, str] | RenderE
     path = Path(path)
     if not path.is_file():
         raise InputError(f"recipient file not found: {path}")
-    if _is_jsonl(path):
+    if is_jsonl(path):
         yield from _read_jsonl(path)
     else:
         yield from _read_csv(path)
@@ -199,6 +201,16 @@ class Template:
         if not self.text and not self.media:
             raise ValueError("a campaign needs a text template, media, or both")
 
+    def columns(self) -> list[str]:
+        """The columns the templates name (``{name}``, ``{name.title}`` -> ``name``), in order."""
+        names: list[str] = []
+        for part in (self.text, self.tag, *self.media):
+            for field in _fields(part) if part is not None else ():
+                name = field.split(".", 1)[0].split("[", 1)[0]
+                if name not in names:
+                    names.append(name)
+        return names
+
     def settings(self) -> dict[str, Any]:
         """What identifies the template, for the journal's fingerprint."""
         return attrs.asdict(self)
@@ -240,7 +252,7 @@ def read_recipients(path: str | Path) -> Iterator[tuple[int, str]]:
     :class:`RenderError` has ``""`` as its ``to``.
     """
     path = Path(path)
-    if _is_jsonl(path) or not path.is_file():  # read_rows says what is wrong with the file
+    if is_jsonl(path) or not path.is_file():  # read_rows says what is wrong with the file
         for number, columns in read_rows(path):
             yield number, columns.get("to", "") if isinstance(columns, dict) else ""
         return

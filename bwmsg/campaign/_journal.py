@@ -30,10 +30,8 @@ from __future__ import annotations
 import enum
 import fcntl
 import os
-import shlex
 import socket
 import sqlite3
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any
 
 import attrs
 
+from .._privacy import command_line
 from ..callbacks import CallbackEvent, StatusCallback, StatusType, describe_error
 
 __all__ = [
@@ -230,7 +229,7 @@ class Journal:
         with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO holder VALUES (1, ?, ?, ?, ?)",
-                (os.getpid(), socket.gethostname(), time.time(), command or _command()),
+                (os.getpid(), socket.gethostname(), time.time(), (command or command_line())[:500]),
             )
 
     def _migrate(self) -> None:
@@ -686,16 +685,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _command() -> str:
-    """This process's command line, with the values of secret options hidden."""
-    args = list(sys.argv)
-    for i, arg in enumerate(args):
-        for name in ("--password", "--client-secret"):
-            if arg == name and i + 1 < len(args):
-                args[i + 1] = "..."
-            elif arg.startswith(name + "="):
-                args[i] = name + "=..."
-    name = Path(args[0]).name if args else "python"
-    return shlex.join(["bwmsg" if name in ("__main__.py", "bwmsg") else name, *args[1:]])[:500]

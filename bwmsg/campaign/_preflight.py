@@ -8,10 +8,9 @@ A template naming a column the input lacks, or rows with no sending number and n
 from __future__ import annotations
 
 import itertools
-import string
 from pathlib import Path
 
-from ._input import Template, read_rows
+from ._input import Template, is_jsonl, read_rows
 
 __all__ = ["PreflightError", "check"]
 
@@ -23,26 +22,13 @@ class PreflightError(ValueError):
     """The campaign would fail every row; the message says what to fix."""
 
 
-def _columns(template: Template) -> list[str]:
-    names: list[str] = []
-    for part in (template.text, template.tag, *template.media):
-        if part is None:
-            continue
-        for _, field, _, _ in string.Formatter().parse(part):
-            if field:
-                name = field.split(".", 1)[0].split("[", 1)[0]
-                if name not in names:
-                    names.append(name)
-    return names
-
-
 def _header(path: Path) -> list[str]:
     """The input's columns: a CSV's header, or the keys of the first JSON Lines rows."""
     seen: list[str] = []
     for _, columns in itertools.islice(read_rows(path), _JSONL_ROWS):
         if isinstance(columns, dict):
             seen.extend(name for name in columns if name not in seen)
-            if path.suffix.lower() not in (".jsonl", ".ndjson", ".jsonlines"):
+            if not is_jsonl(path):
                 break  # a CSV row has every column of the header
     return seen
 
@@ -55,7 +41,7 @@ def check(path: str | Path, template: Template) -> None:
     if not have:
         return  # no readable row: every row is reported on its own
     problems = []
-    missing = [name for name in _columns(template) if name not in have]
+    missing = [name for name in template.columns() if name not in have]
     if missing:
         listed = ", ".join("{" + name + "}" for name in missing)
         problems.append(

@@ -252,6 +252,7 @@ class _Run:
         progress: Callable[[CampaignProgress], None] | None,
         total: int,
         concurrency: int,
+        fresh: bool,
     ) -> None:
         self.db = db
         self.path = path
@@ -269,12 +270,11 @@ class _Run:
         self.in_flight: dict[int, _Item] = {}  # send_many's index -> row
         self.ready: deque[_Item] = deque()  # marked `sending`, not yet handed over
         self.updates: list[RowUpdate] = []
-        self.recipients_of: dict[int, str] = {}  # for invalid rows, not yet known
         self.last_flush = self.started
         self.next_index = 0
         self.failures_in_a_row = 0
         self.most_sending = 2 * concurrency + MARK_SLACK
-        self.fresh = False
+        self.fresh = fresh  # no run has used the journal: every row is pending
 
     def stop_for(self, reason: str) -> None:
         """Stop the run (no new rows) for ``reason``; the first reason is the one reported."""
@@ -287,12 +287,7 @@ class _Run:
     def write(self, sending: list[_Item] | None = None) -> None:
         """Write the outcomes so far, and mark ``sending`` rows, in one commit."""
         if self.updates or sending:
-            self.db.record(
-                self.updates,
-                self.recipients_of,
-                sending=[item.mark for item in sending or ()],
-            )
-            self.recipients_of.clear()
+            self.db.record(self.updates, sending=[item.mark for item in sending or ()])
             self.updates.clear()
 
     def flush(self) -> None:
@@ -357,15 +352,14 @@ class _Run:
         self.counts["failed"] += 1
         self.counts["invalid"] += 1
         self.errors[_error_kind(reason)] += 1
-        self.recipients_of[row] = to
         self.updates.append(RowUpdate(row, RowState.FAILED, error=reason, retryable=False))
         logger.debug(
             "row %d to %s invalid: %s", row, masked(to), mask_numbers_in(_error_kind(reason))
         )
 
     def source(self) -> Iterator[MessageRequest]:
-        """What send_many sends: each row is marked ``sending`` (in a small batch, with the
-        outcomes so far, in one commit) just before send_many takes it."""
+        """What send_many sends: rows are marked ``sending`` shortly before send_many takes
+        them, each batch in one commit with the outcomes so far, never more than the bound."""
         items = self.items()
         while not self.stop.is_set():
             if not self.ready:
@@ -549,9 +543,17 @@ async def run_campaign(
         fresh = not db.runs() and not (dedupe and duplicates)
         recovered = db.start_run()
         run = _Run(
-            db, path, template, digest[:12], options, stop, progress, total, sender.concurrency
+            db,
+            path,
+            template,
+            digest[:12],
+            options,
+            stop,
+            progress,
+            total,
+            sender.concurrency,
+            fresh,
         )
-        run.fresh = fresh
         try:
             await _send(sender, run, hurry or asyncio.Event())
         finally:
