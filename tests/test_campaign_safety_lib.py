@@ -22,6 +22,8 @@ from bwmsg.campaign import (
     Journal,
     JournalBusy,
     PreflightError,
+    RowState,
+    RowUpdate,
     Template,
     preflight,
     run_campaign,
@@ -31,8 +33,8 @@ from tests.test_campaign import TEMPLATE, journal_rows, people, sender_for, writ
 
 
 def sending_now(journal: Path) -> int:
-    with sqlite3.connect(journal) as db:
-        return int(db.execute("SELECT COUNT(*) FROM rows WHERE state = 'sending'").fetchone()[0])
+    with Journal(journal) as db:  # as `status` reads it: claimed rows count as sending
+        return db.counts()["sending"]
 
 
 def test_a_second_exclusive_journal_is_refused_and_names_the_holder(tmp_path: Path) -> None:
@@ -206,3 +208,62 @@ def test_a_symlink_to_the_journal_meets_the_same_lock(tmp_path: Path) -> None:
             Journal(alias, exclusive=True)
     assert (tmp_path / "j.db-lock").exists()
     assert not (tmp_path / "alias.db-lock").exists()
+
+
+def _claimed_journal(path: Path) -> None:
+    """A journal as a run that died leaves it: rows 1-6 pending, rows 2-4 claimed by it (row 3
+    proved sent by a receipt that came in flight), row 4 already answered."""
+    with Journal(path, exclusive=True) as db:
+        db.add_rows((row, f"+1919555000{row}") for row in range(1, 7))
+        db.start_run()
+        db.record([], claim=(2, 4))
+        db.record([RowUpdate(4, RowState.SENT, message_id="m-4", attempts=1)])
+        with sqlite3.connect(path) as raw:
+            raw.execute("UPDATE rows SET message_id = 'm-3' WHERE row = 3")
+
+
+def test_claimed_rows_read_as_sending_and_a_dead_runs_claims_become_unknown(
+    tmp_path: Path,
+) -> None:
+    """A claim marks its pending rows `sending` for every reader; the next holder turns them
+    `unknown` (or `sent` when a receipt proved them) with the claim's time, and drops it."""
+    path = tmp_path / "j.db"
+    _claimed_journal(path)
+    with Journal(path) as db:
+        assert db.counts() == {"pending": 3, "sending": 2, "sent": 1, "failed": 0, "unknown": 0}
+        assert [r["state"] for r in db.rows()] == ["pending", "sending", "sending", "sent"] + [
+            "pending"
+        ] * 2
+        claimed_at = db.query("SELECT at FROM claims")[0][0]
+    with Journal(path, exclusive=True) as db:
+        assert db.recover() == 2
+        assert db.query("SELECT COUNT(*) FROM claims") == [(0,)]
+        got = db.query("SELECT row, state, sending_at, message_id FROM rows WHERE row IN (2, 3)")
+        assert got == [(2, "unknown", claimed_at, None), (3, "sent", claimed_at, "m-3")]
+        assert db.counts()["pending"] == 3
+
+
+async def test_a_finished_run_leaves_no_claim_and_writes_each_send_once(tmp_path: Path) -> None:
+    """Claims last only while their rows are in flight; each sent row carries its sender,
+    segments, encoding and the time it was taken, written with its outcome."""
+    recipients = write_csv(tmp_path / "r.csv", people(300))
+    journal = tmp_path / "j.db"
+    claims: list[int] = []
+
+    def watch(_: CampaignProgress) -> None:
+        with sqlite3.connect(journal) as db:
+            claims.append(int(db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]))
+
+    async with Simulator() as sim, sender_for(sim, concurrency=8) as sender:
+        summary = await run_campaign(
+            sender, recipients, journal, TEMPLATE, progress=watch, flush_interval=0
+        )
+    assert summary.complete and summary.sent == 300
+    assert max(claims) <= 2 * 8 + 10  # pruned as the run goes: never one per batch of the run
+    with sqlite3.connect(journal) as db:
+        assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+        blank = db.execute(
+            "SELECT COUNT(*) FROM rows WHERE sender IS NULL OR segments IS NULL OR encoding "
+            "IS NULL OR sending_at IS NULL"
+        ).fetchone()[0]
+    assert blank == 0

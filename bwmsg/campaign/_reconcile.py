@@ -73,6 +73,7 @@ async def reconcile(
     found = safe = waiting = too_old = 0
     claimed: set[str] = set()
     with Journal(journal, exclusive=True) as db:  # only one process decides what to send
+        db.recover()  # rows a dead run left `sending` are `unknown`: reconcile them too
         rows = db.unknown_rows()
         for row, recipients, from_, sending_at, updated in rows:
             now = clock()

@@ -119,14 +119,33 @@ class CampaignSummary:
         return self.states.get("_retryable", 0)
 
 
-def _classify(result: SendResult, row: int) -> RowUpdate:
+def _classify(result: SendResult, item: _Item) -> RowUpdate:
+    _, _, sender, cost, encoding = item.mark
     if result.outcome is Outcome.SENT:
         message_id = result.message.id if result.message is not None else None
-        return RowUpdate(row, RowState.SENT, message_id=message_id, attempts=result.attempts)
+        return RowUpdate(
+            item.row,
+            RowState.SENT,
+            message_id=message_id,
+            attempts=result.attempts,
+            sender=sender,
+            segments=cost,
+            encoding=encoding,
+            sending_at=item.taken,
+        )
     error = result.error
     text = str(error) if error is not None else "unknown error"
     if result.outcome is Outcome.UNKNOWN:
-        return RowUpdate(row, RowState.UNKNOWN, error=text, attempts=result.attempts)
+        return RowUpdate(
+            item.row,
+            RowState.UNKNOWN,
+            error=text,
+            attempts=result.attempts,
+            sender=sender,
+            segments=cost,
+            encoding=encoding,
+            sending_at=item.taken,
+        )
     status = error.status if isinstance(error, ApiError) else None
     retryable = isinstance(error, TransportError) or (
         isinstance(error, ApiError)
@@ -140,12 +159,15 @@ def _classify(result: SendResult, row: int) -> RowUpdate:
     if isinstance(error, RequestValidationError):
         retryable = False
     return RowUpdate(
-        row,
+        item.row,
         RowState.FAILED,
         error=text,
         status=status,
         retryable=retryable,
         attempts=result.attempts,
+        sender=sender,
+        segments=cost,
+        encoding=encoding,
     )
 
 
@@ -163,8 +185,9 @@ def _error_kind(text: str) -> str:
 
 # Rows `sending` in the journal are those send_many has taken and not yet answered (at most
 # 2 x concurrency: its documented window) plus those marked ahead of it. Each commit that marks
-# rows also writes every outcome so far, and marks no more than keeps the sum within
-# 2 x concurrency + MARK_SLACK; so that is the most rows a SIGKILL can leave `sending`.
+# rows (a claim of the batch's range; rows not `pending` one by one) also writes every outcome
+# so far, and marks no more than keeps the sum within 2 x concurrency + MARK_SLACK; so that is
+# the most rows a SIGKILL can leave `sending`.
 MARK_SLACK = 10
 
 
@@ -187,6 +210,7 @@ class _Item:
     request: MessageRequest
     previous: tuple[str, bool] | None
     mark: tuple[int, str, str, int, str]
+    taken: float | None = None  # when it was marked `sending` (seconds since the epoch)
 
 
 def _item(row: int, request: MessageRequest, previous: tuple[str, bool] | None) -> _Item:
@@ -284,15 +308,30 @@ class _Run:
 
     # -- the journal ----------------------------------------------------------------------------
 
-    def write(self, sending: list[_Item] | None = None) -> None:
-        """Write the outcomes so far, and mark ``sending`` rows, in one commit."""
-        if self.updates or sending:
-            self.db.record(self.updates, sending=[item.mark for item in sending or ()])
-            self.updates.clear()
+    def write(self, batch: list[_Item] | None = None, settled_below: int | None = None) -> None:
+        """Write the outcomes so far, and mark ``batch`` ``sending``, in one commit; drop the
+        claims that end before ``settled_below``."""
+        if not (self.updates or batch or settled_below is not None):
+            return
+        claim = marks = None
+        if batch:
+            claim = (batch[0].row, batch[-1].row)  # rows come in order: one range
+            marks = [item.mark for item in batch if item.previous is not None]
+        taken = self.db.record(
+            self.updates, sending=marks or (), claim=claim, settled_below=settled_below
+        )
+        self.updates.clear()
+        for item in batch or ():
+            item.taken = taken
+
+    def settled_below(self) -> int:
+        """The first row that may still lack an outcome: claims ending before it are done."""
+        waiting = itertools.chain(self.in_flight.values(), self.ready)
+        return min((item.row for item in waiting), default=2**62)
 
     def flush(self) -> None:
         """Write the outcomes so far, then report progress."""
-        self.write()
+        self.write(settled_below=self.settled_below())
         self.last_flush = self.loop.time()
         if self.progress is not None:
             self.progress(self.snapshot())
@@ -383,7 +422,7 @@ class _Run:
             update = _stopped_update(result, item)
             self.counts["returned" if update.state is RowState.PENDING else "failed"] += 1
         else:
-            update = _classify(result, item.row)
+            update = _classify(result, item)
             self.counts[update.state.value] += 1
             self.breaker(result)
         if update.error:
@@ -436,6 +475,7 @@ class _Run:
                     item.row,
                     RowState.UNKNOWN,
                     error="the run stopped while it was in flight: it may have been sent",
+                    sending_at=item.taken,
                 )
             )
         self.in_flight.clear()
