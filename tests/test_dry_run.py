@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bwmsg._cli_inspect import print_dry_run
+from bwmsg.cli._inspect import print_dry_run
 from bwmsg._privacy import log_full_numbers
 from bwmsg.campaign import DryRunReport, InputError, Template, dry_run
 from bwmsg.campaign._input import read_text_template, recipient_key

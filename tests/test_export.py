@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bwmsg._cli_inspect import guard_cell
+from bwmsg.cli._inspect import guard_cell
 from bwmsg.callbacks import CallbackEvent, parse_events
 from bwmsg.campaign import Journal
 from bwmsg.campaign._input import recipient_key

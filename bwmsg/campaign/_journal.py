@@ -535,6 +535,35 @@ class Journal:
         found["sending"] = found.get("sending", 0) + taken
         return {state.value: found.get(state.value, 0) for state in RowState}
 
+    def retryable_count(self) -> int:
+        """``failed`` rows the next run tries again (a transient cause)."""
+        found = self._db.execute(
+            "SELECT COUNT(*) FROM rows WHERE state = 'failed' AND retryable = 1"
+        ).fetchone()
+        return int(found[0])
+
+    def sent_segments(self) -> int:
+        """Segments of every ``sent`` row (times its recipients): what the account paid for."""
+        found = self._db.execute(
+            "SELECT COALESCE(SUM(segments), 0) FROM rows WHERE state = 'sent'"
+        ).fetchone()
+        return int(found[0])
+
+    def last_unknown(self) -> float | None:
+        """When the latest ``unknown`` row became so (seconds since the epoch), or None."""
+        found = self._db.execute("SELECT MAX(updated) FROM rows WHERE state = 'unknown'").fetchone()
+        return None if found[0] is None else float(found[0])
+
+    def top_errors(self, limit: int = 10) -> list[tuple[str, int | None, str, int]]:
+        """(state, HTTP status or None, error, rows) of ``failed`` and ``unknown`` rows, the
+        most frequent first."""
+        return self._db.execute(
+            "SELECT state, status, COALESCE(error, ''), COUNT(*) FROM rows "
+            "WHERE state IN ('failed', 'unknown') GROUP BY state, status, error "
+            "ORDER BY COUNT(*) DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Run a read-only query (for status and export)."""
         return self._db.execute(sql, params).fetchall()

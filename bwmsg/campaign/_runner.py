@@ -87,6 +87,7 @@ class CampaignSummary:
         duplicates: rows whose recipients an earlier row of the input has.
         unknown_since: when the journal's latest ``unknown`` row became so (seconds since
             the epoch), or None: reconcile can settle such rows once their window has closed.
+        retryable: ``failed`` rows in the whole journal that a rerun tries again.
     """
 
     rows: int
@@ -103,6 +104,7 @@ class CampaignSummary:
     returned: int = 0
     duplicates: int = 0
     unknown_since: float | None = None
+    retryable: int = 0
 
     @property
     def complete(self) -> bool:
@@ -116,7 +118,7 @@ class CampaignSummary:
     @property
     def retryable_left(self) -> int:
         """Rows a rerun would try again (failed for a transient reason)."""
-        return self.states.get("_retryable", 0)
+        return self.retryable
 
 
 def _classify(result: SendResult, item: _Item) -> RowUpdate:
@@ -605,8 +607,6 @@ async def run_campaign(
 
 
 def _summary(run: _Run, db: Journal, recovered: int, duplicates: int) -> CampaignSummary:
-    retryable = db.query("SELECT COUNT(*) FROM rows WHERE state = 'failed' AND retryable = 1")
-    unknown_until = db.query("SELECT MAX(updated) FROM rows WHERE state = 'unknown'")[0][0]
     counts = run.counts
     return CampaignSummary(
         rows=run.total,
@@ -618,9 +618,10 @@ def _summary(run: _Run, db: Journal, recovered: int, duplicates: int) -> Campaig
         recovered=recovered,
         returned=counts["returned"],
         duplicates=duplicates,
-        states={**db.counts(), "_retryable": retryable[0][0]},
+        states=db.counts(),
+        retryable=db.retryable_count(),
         stopped=run.stopped[0] if run.stopped else None,
         elapsed=run.loop.time() - run.started,
         errors=run.errors.most_common(10),
-        unknown_since=unknown_until,
+        unknown_since=db.last_unknown(),
     )

@@ -1,6 +1,6 @@
-"""``bwmsg campaign receipts`` and ``bwmsg campaign reconcile``, and the receipt listener that
-``campaign run --receipts`` starts. Thin: the work is in :mod:`bwmsg.callbacks` and
-:mod:`bwmsg.campaign`."""
+"""``bwmsg campaign receipts`` and ``bwmsg campaign reconcile``.
+
+Thin: the work is in :mod:`bwmsg.callbacks` and :mod:`bwmsg.campaign`."""
 
 from __future__ import annotations
 
@@ -8,68 +8,32 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import _loop
-from ._cli_campaign import (
+from .. import _loop
+from .._errors import BwmsgError
+from ..campaign import Journal, JournalBusy, reconcile
+from ..campaign._listener import receipts_listener
+from ..campaign._reconcile import MARGIN
+from ._common import (
     EXIT_BUSY,
-    _console,
-    _credential_options,
-    _pop_credentials,
-    _sender,
-    campaign,
+    console,
+    credential_options,
+    listen_address,
+    pop_credentials,
+    sender_from,
 )
-from ._cli_inspect import print_receipts
-from ._errors import BwmsgError
-from .callbacks import CallbackEvent, CallbackServer
-from .campaign import Journal, JournalBusy, reconcile
-from .campaign._reconcile import MARGIN
+from ._inspect import print_receipts
 
-__all__ = ["campaign_receipts", "campaign_reconcile", "receipts_listener"]
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8081`` for IPv6) as a pair; click.BadParameter otherwise."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+__all__ = ["campaign_receipts", "campaign_reconcile"]
 
 
 def _awaiting(db: Journal) -> int:
     return db.receipt_counts()["awaiting"]
-
-
-@contextlib.asynccontextmanager
-async def receipts_listener(
-    journal: Path,
-    listen: str,
-    *,
-    path: str = "/callbacks",
-    username: str | None = None,
-    password: str | None = None,
-    on_event: Callable[[Journal], None] | None = None,
-) -> AsyncIterator[CallbackServer]:
-    """Listen for callbacks on ``listen`` and write each receipt into ``journal``."""
-    host, port = parse_listen(listen)
-    db = Journal(journal)
-
-    async def apply(event: CallbackEvent) -> None:
-        db.apply_receipt(event)
-        if on_event is not None:
-            on_event(db)
-
-    try:
-        async with CallbackServer(
-            apply, host=host, port=port, path=path, username=username, password=password
-        ) as server:
-            yield server
-    finally:
-        db.close()
 
 
 def _receiver_options(prefix: str) -> Callable[[Any], Any]:
@@ -99,15 +63,21 @@ def _receiver_options(prefix: str) -> Callable[[Any], Any]:
     return wrap
 
 
-@campaign.command("receipts")
+@click.command("receipts")
 @click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--listen", required=True, metavar="HOST:PORT", help="Address to listen on.")
+@click.option(
+    "--listen",
+    required=True,
+    metavar="HOST:PORT",
+    callback=listen_address,
+    help="Address to listen on.",
+)
 @_receiver_options("")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--until-settled", is_flag=True, help="Stop once no sent row awaits a receipt.")
 def campaign_receipts(
     journal: Path,
-    listen: str,
+    listen: tuple[str, int],
     callback_path: str,
     callback_username: str | None,
     callback_password: str | None,
@@ -119,10 +89,9 @@ def campaign_receipts(
     Point the messaging application's callback URL at http://HOST:PORT/callbacks. Runs until
     Ctrl-C, --duration, or (--until-settled) until every sent row has its receipt.
     """
-    parse_listen(listen)
     if (callback_username is None) != (callback_password is None):
         raise click.UsageError("give both --username and --password, or neither")
-    out = _console()
+    out = console()
 
     async def go() -> None:
         done = asyncio.Event()
@@ -137,7 +106,7 @@ def campaign_receipts(
 
         async with receipts_listener(
             journal,
-            listen,
+            *listen,
             path=callback_path,
             username=callback_username,
             password=callback_password,
@@ -156,7 +125,7 @@ def campaign_receipts(
     _loop.run(go())
 
 
-@campaign.command("reconcile")
+@click.command("reconcile")
 @click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--margin",
@@ -165,16 +134,16 @@ def campaign_receipts(
     show_default=True,
     help="Seconds searched before and after each row's send.",
 )
-@_credential_options
+@credential_options
 def campaign_reconcile(journal: Path, margin: float, **kwargs: Any) -> None:
     """Look up every `unknown` row of JOURNAL at Bandwidth and settle it.
 
     Found: `sent` with its message id. Not found once its search window has closed: safe to
     resend (`failed`, retried by the next run). Not found yet: left `unknown`.
     """
-    creds = _pop_credentials(kwargs)
-    sender = _sender(creds)
-    out = _console()
+    creds = pop_credentials(kwargs)
+    sender = sender_from(creds)
+    out = console()
 
     async def go() -> Any:
         async with sender:
@@ -185,7 +154,7 @@ def campaign_reconcile(journal: Path, margin: float, **kwargs: Any) -> None:
     except BwmsgError as exc:
         raise click.ClickException(f"looking messages up failed: {exc}") from None
     except JournalBusy as exc:
-        _console(stderr=True).print(f"error: {exc}")
+        console(stderr=True).print(f"error: {exc}")
         sys.exit(EXIT_BUSY)
     out.print(
         f"unknown rows checked: {summary.checked:,}; found (now sent): {summary.found:,}; "

@@ -1,7 +1,6 @@
 """``bwmsg campaign status`` and ``campaign export``, and the dry run's report: reading a journal.
 
-Thin: the numbers come from :mod:`bwmsg.campaign`. The commands are added to the ``campaign``
-group by :mod:`bwmsg._cli_campaign`.
+Thin: the numbers come from :mod:`bwmsg.campaign`.
 """
 
 from __future__ import annotations
@@ -21,8 +20,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ._privacy import masked
-from .campaign import DryRunReport, Journal
+from .._privacy import masked
+from ..campaign import DryRunReport, Journal
+from ._common import console
 
 __all__ = [
     "campaign_export",
@@ -41,10 +41,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _E164_LIST = re.compile(r"\+[1-9][0-9]{0,14}(?:;\+[1-9][0-9]{0,14})*")
 _SHOWN_INVALID = 20  # reasons printed by a dry run
 _SHOWN_DUPLICATES = 10  # "row 7 repeats row 3" lines printed by a dry run
-
-
-def _console() -> Console:
-    return Console(highlight=False)
 
 
 def _visible(text: str, keep_newlines: bool = False) -> str:
@@ -157,19 +153,13 @@ def _print_invalid(out: Console, report: DryRunReport) -> None:
 @click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def campaign_status(journal: Path) -> None:
     """Counts by state, segments, errors, start, end and rate of a campaign's JOURNAL."""
-    out = _console()
+    out = console()
     with Journal(journal) as db:
         meta = db.meta()
         counts = db.counts()
-        segs = db.query("SELECT COALESCE(SUM(segments), 0) FROM rows WHERE state = 'sent'")[0][0]
-        errors = db.query(
-            "SELECT state, COALESCE(status, ''), error, COUNT(*) FROM rows "
-            "WHERE state IN ('failed', 'unknown') GROUP BY state, status, error "
-            "ORDER BY COUNT(*) DESC LIMIT 10"
-        )
-        retryable = db.query("SELECT COUNT(*) FROM rows WHERE state = 'failed' AND retryable = 1")[
-            0
-        ][0]
+        segs = db.sent_segments()
+        errors = db.top_errors(10)
+        retryable = db.retryable_count()
         runs = db.runs()
     table = Table(title=f"Campaign {meta.get('campaign', '?')} ({journal})")
     table.add_column("state")
@@ -193,8 +183,8 @@ def campaign_status(journal: Path) -> None:
     if errors:
         out.print("errors:")
         for state, status, error, count in errors:
-            first_line = (error or "").splitlines()[0] if error else ""
-            out.print(f"  {count:>7,}  {state:<8} {status!s:>4}  {first_line}")
+            first_line = error.splitlines()[0] if error else ""
+            out.print(f"  {count:>7,}  {state:<8} {status or '':>4}  {first_line}")
     with Journal(journal) as db:
         print_receipts(out, db)
 

@@ -1,4 +1,4 @@
-"""The ``bwmsg`` command. Thin: it parses options and calls the tools that do the work."""
+"""``bwmsg simulator``: the local Bandwidth look-alike, served until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ import contextlib
 
 import click
 
-from . import _loop
-from .simulator import Callbacks, Faults, Simulator
+from .. import _loop
+from ..simulator import Callbacks, Faults, Simulator
 
-__all__ = ["main"]
-
-
-@click.group()
-@click.version_option(package_name="bwmsg")
-def main() -> None:
-    """Send SMS and MMS through Bandwidth's Messaging V2 API, at volume."""
+__all__ = ["simulator"]
 
 
 def _faults(ctx: click.Context, param: click.Parameter, value: str) -> Faults:
@@ -26,7 +20,7 @@ def _faults(ctx: click.Context, param: click.Parameter, value: str) -> Faults:
         raise click.BadParameter(str(exc)) from None
 
 
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, help="Port to listen on (0: any free).")
 @click.option("--username", default="user", show_default=True, help="Basic auth user it accepts.")
@@ -104,15 +98,3 @@ async def _serve(sim: Simulator) -> None:
         click.echo(f"  faults:       {sim.faults}")
         click.echo("  any account id works; press Ctrl-C to stop")
         await asyncio.Event().wait()
-
-
-def _register() -> None:
-    # The sending commands live in their own module; imported here so that `bwmsg --help`
-    # lists them all.
-    from ._cli_campaign import campaign, demo, segments_command, send
-
-    for command in (campaign, demo, send, segments_command):
-        main.add_command(command)
-
-
-_register()

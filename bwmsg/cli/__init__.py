@@ -1,0 +1,39 @@
+"""The ``bwmsg`` command. Thin: it parses options and calls the tools that do the work.
+
+One module per command group: ``_run`` (``campaign run``), ``_inspect`` (``campaign status``,
+``campaign export``, and what the dry run prints), ``_receipts`` (``campaign receipts``,
+``campaign reconcile``), ``_send`` (``send``, ``segments``), ``_demo``, ``_simulator``; what they
+share is in ``_common`` (credentials, consoles, exit codes), ``_progress`` and ``_summary``.
+This module only assembles them.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ._demo import demo
+from ._inspect import campaign_export, campaign_status
+from ._receipts import campaign_receipts, campaign_reconcile
+from ._run import campaign_run
+from ._send import segments_command, send
+from ._simulator import simulator
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(package_name="bwmsg")
+def main() -> None:
+    """Send SMS and MMS through Bandwidth's Messaging V2 API, at volume."""
+
+
+@click.group()
+def campaign() -> None:
+    """Send a recipient list with a durable journal; see its status; export it."""
+
+
+for _command in (campaign_run, campaign_status, campaign_export, campaign_receipts):
+    campaign.add_command(_command)
+campaign.add_command(campaign_reconcile)
+for _command in (campaign, demo, send, segments_command, simulator):
+    main.add_command(_command)

@@ -1,0 +1,384 @@
+"""``bwmsg campaign run``: checks before anything is sent, signals, the run.
+
+Thin: the work is done by :mod:`bwmsg.campaign` and the Sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from yarl import URL
+
+from .. import _loop
+from .._retry import RetryPolicy
+from .._sender import DEFAULT_BASE_URL, Sender
+from .._throttle import RateLimit
+from ..campaign import (
+    InputError,
+    JournalBusy,
+    JournalMismatch,
+    PreflightError,
+    Template,
+    dry_run,
+    preflight,
+    run_campaign,
+)
+from ..campaign._input import read_text_template
+from ..campaign._listener import receipts_listener
+from ._common import (
+    EXIT_BUSY,
+    EXIT_INTERRUPTED,
+    console,
+    credential_options,
+    listen_address,
+    pop_credentials,
+    sender_from,
+)
+from ._inspect import print_dry_run
+from ._progress import Display
+from ._summary import report
+
+__all__ = ["campaign_run"]
+
+
+def _template(
+    text: str | None,
+    text_file: Path | None,
+    media: tuple[str, ...],
+    tag: str | None,
+    from_: str | None,
+    application_id: str | None,
+) -> Template:
+    if text is not None and text_file is not None:
+        raise click.UsageError("give --text or --text-file, not both")
+    if text_file is not None:
+        try:
+            text = read_text_template(text_file)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--text-file") from None
+    if text is None and not media:
+        raise click.UsageError("give the message: --text TEMPLATE, --text-file FILE or --media URL")
+    try:
+        return Template(text=text, media=media, tag=tag, from_=from_, application_id=application_id)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+    if value is not None and not value > 0:
+        raise click.BadParameter(
+            f"must be more than 0 segments per second, got {value:g} (leave --rate out for no "
+            "client-side limit)"
+        )
+    return value
+
+
+@click.command("run")
+@click.argument("recipients", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite journal: created if missing, resumed if present.",
+)
+@click.option("--from", "from_", default=None, help="Sending number for rows without 'from'.")
+@click.option("--text", default=None, help="Message template, e.g. 'Hi {name}'.")
+@click.option(
+    "--text-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the message template from a file (UTF-8; a BOM and one final newline dropped).",
+)
+@click.option("--media", multiple=True, help="Media URL (template); repeat for several.")
+@click.option("--tag", default=None, help="Tag template (default: campaign and row, no PII).")
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    callback=_positive_rate,
+    help="Client-side limit, segments per second (> 0).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Requests in flight at once.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Attempts per message, the first included.",
+)
+@click.option(
+    "--retry-delay",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="First backoff in seconds (doubles per attempt, with jitter).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds one attempt may take before its message counts as unknown.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="On Ctrl-C/SIGTERM, seconds requests in flight may take to be answered.",
+)
+@click.option(
+    "--max-consecutive-failures",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Stop after this many sends in a row failed (0: never); untried rows stay pending.",
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send rows whose outcome is unknown again (they may be texted twice).",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Send again rows that failed with a 4xx answer (once you fixed the cause).",
+)
+@click.option(
+    "--dedupe", is_flag=True, help="Skip rows whose recipients an earlier row already has."
+)
+@click.option("--dry-run", is_flag=True, help="Send nothing; print what it would cost.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option(
+    "--receipts",
+    metavar="HOST:PORT",
+    default=None,
+    callback=listen_address,
+    help="Listen for delivery callbacks here while sending (path /callbacks; Basic auth from "
+    "BW_CALLBACK_USERNAME / BW_CALLBACK_PASSWORD).",
+)
+@credential_options
+def campaign_run(**kwargs: Any) -> None:
+    """Send one message per row of RECIPIENTS (CSV with a header, or JSON Lines).
+
+    Column `to` holds the number (several separated by ';' make a group message), column
+    `from` optionally overrides --from, and every column fills `{column}` in the templates.
+    Rerunning the same command on the same journal resumes without sending anything twice.
+
+    Exit status: 0 when every row is final; 130 after Ctrl-C or SIGTERM; 75 when another
+    process is running the journal; 1 when the run stopped on an error (refused credentials,
+    a 404, too many failures in a row) or cannot start; 2 for a mistake in the command.
+    """
+    creds = pop_credentials(kwargs)
+    template = _template(
+        kwargs["text"],
+        kwargs["text_file"],
+        tuple(kwargs["media"]),
+        kwargs["tag"],
+        kwargs["from_"],
+        creds["application_id"],
+    )
+    recipients: Path = kwargs["recipients"]
+    out = console()
+    _check_input(recipients, template)
+    if kwargs["dry_run"]:
+        _dry_run(out, recipients, template)
+        return
+    if kwargs["journal"] is None:
+        raise click.UsageError("--journal PATH is required (it records every row's state)")
+    _check_settings(creds, kwargs["concurrency"])
+    try:
+        rate = RateLimit(kwargs["rate"]) if kwargs["rate"] is not None else None
+        retry = RetryPolicy(max_attempts=kwargs["max_attempts"], base_delay=kwargs["retry_delay"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sender = sender_from(
+        creds,
+        concurrency=kwargs["concurrency"],
+        rate=rate,
+        retry=retry,
+        timeout=kwargs["timeout"],
+    )
+    options = {
+        name: kwargs[name]
+        for name in (
+            "resend_unknown",
+            "retry_failed",
+            "dedupe",
+            "max_consecutive_failures",
+            "grace",
+        )
+    }
+    try:
+        code = _loop.run(
+            _run(
+                sender,
+                recipients,
+                kwargs["journal"],
+                template,
+                options,
+                kwargs["quiet"],
+                out,
+                kwargs["receipts"],
+            )
+        )
+    except KeyboardInterrupt:  # before the run's own handlers were in place: nothing was sent
+        console(stderr=True).print("interrupted before anything was sent")
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+def _dry_run(out: Console, recipients: Path, template: Template) -> None:
+    try:
+        report = dry_run(recipients, template)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
+    print_dry_run(out, report)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _check_input(recipients: Path, template: Template) -> None:
+    """Template columns and sending numbers against the input, before anything else."""
+    try:
+        preflight(recipients, template)
+    except PreflightError as exc:
+        raise click.UsageError(str(exc)) from None
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_settings(creds: dict[str, Any], concurrency: int) -> None:
+    """What would fail every send, checked before the journal is touched."""
+    if not (creds["application_id"] or os.environ.get("BW_MESSAGING_APPLICATION_ID", "").strip()):
+        raise click.UsageError(
+            "no application id: give --application-id ID or set BW_MESSAGING_APPLICATION_ID "
+            "(the id of your Bandwidth messaging application)"
+        )
+    base_url = creds["base_url"] or os.environ.get("BW_MESSAGING_BASE_URL", "").strip()
+    if base_url:
+        where = "--base-url" if creds["base_url"] else "BW_MESSAGING_BASE_URL"
+        path = URL(base_url).path.rstrip("/")
+        if not path.endswith("/v2"):
+            raise click.UsageError(
+                f"{where} {base_url} does not end in /api/v2: it must be the API root, such as "
+                f"{DEFAULT_BASE_URL} (did you mean {base_url.rstrip('/')}/api/v2?)"
+            )
+    _raise_file_limit(concurrency)
+
+
+def _raise_file_limit(concurrency: int) -> None:
+    """Make room for ``concurrency`` connections (plus the journal, the listener ...)."""
+    needed = concurrency + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise click.UsageError(
+            f"--concurrency {concurrency} needs about {needed} open files, but this process "
+            f"may open at most {hard} (ulimit -Hn): lower --concurrency to at most "
+            f"{max(1, hard - 64)} or raise the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+class _Signals:
+    """Ctrl-C and SIGTERM: the first stops the run, the second ends the grace."""
+
+    def __init__(self, stop: asyncio.Event, hurry: asyncio.Event, grace: float) -> None:
+        self.stop = stop
+        self.hurry = hurry
+        self.grace = grace
+        self.seen: list[int] = []
+
+    def __call__(self, signum: int) -> None:
+        self.seen.append(signum)
+        err = console(stderr=True)
+        if not self.stop.is_set():
+            err.print(
+                f"\nstopping: no new rows; requests in flight get {self.grace:g}s to be "
+                "answered (Ctrl-C again to stop waiting)"
+            )
+            self.stop.set()
+        elif not self.hurry.is_set():
+            err.print("\nnot waiting: requests still unanswered are recorded as unknown")
+            self.hurry.set()
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self, signum)
+
+    def remove(self, loop: asyncio.AbstractEventLoop) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+
+
+async def _run(
+    sender: Sender,
+    recipients: Path,
+    journal: Path,
+    template: Template,
+    options: dict[str, Any],
+    quiet: bool,
+    out: Console,
+    receipts: tuple[str, int] | None = None,
+) -> int:
+    stop, hurry = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = _Signals(stop, hurry, options["grace"])
+    signals.install(loop)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(sender)
+            if receipts:
+                await stack.enter_async_context(
+                    receipts_listener(
+                        journal,
+                        *receipts,
+                        username=os.environ.get("BW_CALLBACK_USERNAME") or None,
+                        password=os.environ.get("BW_CALLBACK_PASSWORD") or None,
+                    )
+                )
+            with Display(quiet) as display:
+                summary = await run_campaign(
+                    sender,
+                    recipients,
+                    journal,
+                    template,
+                    stop=stop,
+                    hurry=hurry,
+                    progress=display,
+                    **options,
+                )
+    except JournalBusy as exc:
+        console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        return EXIT_BUSY
+    except (JournalMismatch, InputError) as exc:
+        console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # the journal's file or disk
+        console(stderr=True).print(
+            f"[red]error:[/red] the journal {escape(str(journal))} cannot be used: "
+            f"{escape(str(exc))}"
+        )
+        return 1
+    finally:
+        signals.remove(loop)
+    return report(out, summary, journal, interrupted=bool(signals.seen))
