@@ -29,6 +29,10 @@ __all__ = [
     "loads",
     "message_from_json",
     "request_to_dict",
+    "structure_datetime",
+    "structure_int",
+    "structure_str",
+    "structure_str_tuple",
 ]
 
 T = TypeVar("T")
@@ -41,7 +45,8 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _structure_datetime(value: Any, _: type) -> datetime:
+def structure_datetime(value: Any, _: type) -> datetime:
+    """An RFC 3339 string (or a datetime) as an aware datetime; ValueError otherwise."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
@@ -49,7 +54,8 @@ def _structure_datetime(value: Any, _: type) -> datetime:
     raise ValueError(f"not a date-time: {value!r}")
 
 
-def _structure_str_tuple(value: Any, _: type) -> tuple[str, ...]:
+def structure_str_tuple(value: Any, _: type) -> tuple[str, ...]:
+    """A string or a list of strings (None: none) as a tuple of strings."""
     if value is None:
         return ()
     if isinstance(value, str):
@@ -59,7 +65,8 @@ def _structure_str_tuple(value: Any, _: type) -> tuple[str, ...]:
     raise ValueError(f"not a string or a list of strings: {value!r}")
 
 
-def _structure_str(value: Any, _: type) -> str:
+def structure_str(value: Any, _: type) -> str:
+    """A string (a number is written as one); ValueError otherwise."""
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -67,7 +74,8 @@ def _structure_str(value: Any, _: type) -> str:
     raise ValueError(f"not a string: {value!r}")
 
 
-def _structure_int(value: Any, _: type) -> int:
+def structure_int(value: Any, _: type) -> int:
+    """An integer (a bool is refused); ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a count")
     if isinstance(value, int):
@@ -95,10 +103,10 @@ def _make_converter() -> cattrs.Converter:
         # Registered by class: these enums are also str, and the str hook must not catch them.
         conv.register_unstructure_hook(enum_cls, _enum_value)
         conv.register_structure_hook(enum_cls, _structure_enum)
-    conv.register_structure_hook(datetime, _structure_datetime)
-    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_tuple)
-    conv.register_structure_hook(str, _structure_str)
-    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(datetime, structure_datetime)
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], structure_str_tuple)
+    conv.register_structure_hook(str, structure_str)
+    conv.register_structure_hook(int, structure_int)
 
     def unstructure_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
         overrides: dict[str, Any] = {

@@ -44,10 +44,10 @@ import attrs
 from aiohttp import web
 
 from ._convert import (
-    _structure_datetime,
-    _structure_int,
-    _structure_str,
-    _structure_str_tuple,
+    structure_datetime,
+    structure_int,
+    structure_str,
+    structure_str_tuple,
 )
 from ._error_codes import CODES
 from ._errors import BwmsgError
@@ -302,14 +302,14 @@ class CallbackParseError(BwmsgError, ValueError):
 
 def _text(data: Mapping[str, Any], key: str) -> str | None:
     try:
-        return _structure_str(data.get(key), str)
+        return structure_str(data.get(key), str)
     except ValueError:
         return None
 
 
 def _int(data: Mapping[str, Any], key: str) -> int | None:
     try:
-        return _structure_int(data.get(key), int)
+        return structure_int(data.get(key), int)
     except ValueError:
         return None
 
@@ -319,14 +319,14 @@ def _time(data: Mapping[str, Any], key: str) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return _structure_datetime(value, datetime)
+        return structure_datetime(value, datetime)
     except ValueError:
         return None
 
 
 def _strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
     try:
-        return _structure_str_tuple(data.get(key), tuple)
+        return structure_str_tuple(data.get(key), tuple)
     except ValueError:
         return ()
 
