@@ -14,7 +14,14 @@ leak out, they are wrapped and kept as ``__cause__``::
     │   └── ServerError             5xx
     ├── TransportError              the request never reached the server: NOT sent
     │   └── StoppedError            send_many was stopped before it was written: NOT sent
-    └── AmbiguousSendError          it may have reached the server: MAY have been sent
+    ├── AmbiguousSendError          it may have reached the server: MAY have been sent
+    ├── CallbackParseError          (also ValueError) a callback body bwmsg cannot read
+    └── the campaign tools' errors (bwmsg.campaign), raised before anything is sent:
+        ├── InputError              (also ValueError) the recipients file cannot be read
+        ├── RenderError             (also ValueError) a row cannot become a message
+        ├── PreflightError          (also ValueError) the template or settings cannot work
+        ├── JournalMismatch         (also ValueError) the journal is another campaign's
+        └── JournalBusy             (also RuntimeError) another process holds the journal
 
 Any 4xx or 5xx answer means Bandwidth neither sent nor billed the message, so an
 :class:`ApiError` is a certain failure; so is a :class:`TransportError`. Only

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+
+import pytest
+
 import bwmsg
 
 DESIGN_NAMES = [
@@ -79,3 +84,37 @@ def test_public_items_are_documented() -> None:
         value = getattr(bwmsg, name)
         if callable(value):
             assert value.__doc__, name
+
+
+PUBLIC_PACKAGES = ["bwmsg", "bwmsg.callbacks", "bwmsg.campaign", "bwmsg.simulator", "bwmsg.testing"]
+
+
+@pytest.mark.parametrize("name", PUBLIC_PACKAGES)
+def test_each_public_package_exports_all_it_defines_sorted_and_documented(name: str) -> None:
+    """Each public package's __all__ is sorted, importable, complete and documented."""
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert exported == sorted(set(exported))
+    for member in exported:
+        value = getattr(module, member)  # raises if __all__ names something missing
+        if callable(value):
+            assert (value.__doc__ or "").strip(), f"{name}.{member} has no docstring"
+    defined = {
+        member
+        for member, value in vars(module).items()
+        if not member.startswith("_")
+        and not inspect.ismodule(value)
+        and not member.startswith("pytest_")  # a plugin's hooks are for pytest
+        and getattr(value, "__module__", "").startswith(name)  # defined there, not imported
+    }
+    assert defined <= set(exported), defined - set(exported)
+
+
+@pytest.mark.parametrize("name", PUBLIC_PACKAGES)
+def test_every_public_error_is_a_bwmsg_error(name: str) -> None:
+    """A user can catch everything bwmsg raises on purpose with one ``except BwmsgError``."""
+    module = importlib.import_module(name)
+    for member in module.__all__:
+        value = getattr(module, member)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            assert issubclass(value, bwmsg.BwmsgError), f"{name}.{member}"

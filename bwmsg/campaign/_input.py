@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from .._errors import RequestValidationError
+from .._errors import BwmsgError, RequestValidationError
 from .._models import MessageRequest
 
 __all__ = [
@@ -30,11 +30,11 @@ __all__ = [
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 
 
-class InputError(ValueError):
+class InputError(BwmsgError, ValueError):
     """The recipient file cannot be read at all (not a row-level problem)."""
 
 
-class RenderError(ValueError):
+class RenderError(BwmsgError, ValueError):
     """One row cannot become a message; the reason is the message text."""
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import attrs
 
+from .._errors import BwmsgError
 from .._privacy import command_line
 from ..callbacks import CallbackEvent, StatusCallback, StatusType, describe_error
 
@@ -167,11 +168,11 @@ class RowState(str, enum.Enum):
         return self.value
 
 
-class JournalMismatch(ValueError):
+class JournalMismatch(BwmsgError, ValueError):
     """The journal belongs to another input file or template."""
 
 
-class JournalBusy(RuntimeError):
+class JournalBusy(BwmsgError, RuntimeError):
     """Another live process holds the journal (``campaign run``, ``worker`` or ``reconcile``).
 
     Attributes:

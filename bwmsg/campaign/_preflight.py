@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+from .._errors import BwmsgError
 from ._input import Template, is_jsonl, read_rows
 
 __all__ = ["PreflightError", "check"]
@@ -18,7 +19,7 @@ __all__ = ["PreflightError", "check"]
 _JSONL_ROWS = 100
 
 
-class PreflightError(ValueError):
+class PreflightError(BwmsgError, ValueError):
     """The campaign would fail every row; the message says what to fix."""
 
 

@@ -151,11 +151,11 @@ def campaign_reconcile(journal: Path, margin: float, **kwargs: Any) -> None:
 
     try:
         summary = _loop.run(go())
-    except BwmsgError as exc:
-        raise click.ClickException(f"looking messages up failed: {exc}") from None
-    except JournalBusy as exc:
+    except JournalBusy as exc:  # before BwmsgError: it is one
         console(stderr=True).print(f"error: {exc}")
         sys.exit(EXIT_BUSY)
+    except BwmsgError as exc:
+        raise click.ClickException(f"looking messages up failed: {exc}") from None
     out.print(
         f"unknown rows checked: {summary.checked:,}; found (now sent): {summary.found:,}; "
         f"safe to resend: {summary.safe_to_resend:,}; window still open: {summary.waiting:,}; "
