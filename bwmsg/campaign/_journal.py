@@ -230,14 +230,33 @@ class RowUpdate:
 
 
 class Journal:
-    """A campaign's SQLite journal. Use as a context manager, or call :meth:`close`."""
+    """A campaign's SQLite journal. Use as a context manager, or call :meth:`close`.
 
-    def __init__(self, path: str | Path, *, exclusive: bool = False, command: str = "") -> None:
+    Args:
+        path: the journal's file (created when missing, unless ``readonly``).
+        exclusive: take the journal's lock (:class:`JournalBusy` when another process has it).
+        command: the command line the holder names (default: this process's, secrets hidden).
+        readonly: only read (``status``, ``export`` of a journal on a read-only disk or
+            directory): nothing is created, migrated or written.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        exclusive: bool = False,
+        command: str = "",
+        readonly: bool = False,
+    ) -> None:
         self.path = Path(path)
+        self._readonly = readonly
         self._lock: int | None = _lock(self.path) if exclusive else None
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._setup()
+            self._db = self._connect()
+            if readonly:
+                _setup_readonly(self._db)
+            else:
+                self._setup()
             if self._lock is not None:
                 self._claim(command)
         except BaseException:
@@ -245,6 +264,21 @@ class Journal:
             raise
         self._run_id: int | None = None
         self._campaign: str | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self._readonly:
+            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no journal at {self.path}")
+        uri = self.path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            # A WAL journal in a directory we cannot write: no -shm can be made. Read the file
+            # as it is (a run that ended cleanly left nothing in the WAL).
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        return db
 
     def _setup(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -292,6 +326,18 @@ class Journal:
             self._lock = None
 
     # -- identity -------------------------------------------------------------------------------
+
+    def is_journal(self) -> bool:
+        """Whether the file holds a campaign (a run bound it to its input)."""
+        try:
+            return "fingerprint" in self.meta()
+        except sqlite3.OperationalError:  # no meta table: another program's database
+            return False
+
+    def outdated(self) -> bool:
+        """Whether the journal lacks columns this version adds when it opens it to write."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(rows)")}
+        return any(name not in have for name, _ in _ADDED_COLUMNS)
 
     def meta(self) -> dict[str, str]:
         """The journal's key/value metadata."""
@@ -571,8 +617,10 @@ class Journal:
 
     def rows(self) -> Iterator[sqlite3.Row]:
         """Every row in order, as sqlite3.Row mappings."""
-        reader = sqlite3.connect(self.path, isolation_level=None)
+        reader = self._connect() if self._readonly else sqlite3.connect(self.path)
         reader.row_factory = sqlite3.Row
+        if self._readonly:
+            _setup_readonly(reader)
         try:
             yield from reader.execute(
                 f"SELECT row, recipients, sender, {_STATE} AS state, retryable, message_id, "
@@ -737,6 +785,16 @@ def lock_path(path: str | Path) -> Path:
     """The file whose ``flock`` says who sends from the journal at ``path``."""
     real = Path(os.path.realpath(path))
     return real.with_name(real.name + "-lock")
+
+
+def _setup_readonly(db: sqlite3.Connection) -> None:
+    """A connection that only reads: it waits for writers, and sees no claims in a journal made
+    before there were any."""
+    db.execute("PRAGMA busy_timeout=5000")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    if "claims" not in tables:
+        db.execute("CREATE TEMP TABLE claims (first INTEGER, last INTEGER, at REAL)")
+    db.execute("PRAGMA query_only=1")
 
 
 def _lock(path: Path) -> int:

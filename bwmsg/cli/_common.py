@@ -2,26 +2,81 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
 from .._sender import Sender
+from ..callbacks import CallbackServer
+from ..campaign import Journal
+from ..campaign._listener import receipts_listener
 
 __all__ = [
     "EXIT_BUSY",
     "EXIT_INTERRUPTED",
+    "EXIT_JOURNAL",
+    "JournalUnusable",
     "console",
     "credential_options",
     "listen_address",
+    "listen_problem",
     "parse_listen",
     "pop_credentials",
+    "reading",
     "sender_from",
+    "start_listener",
 ]
 
 EXIT_INTERRUPTED = 130
 EXIT_BUSY = 75  # EX_TEMPFAIL: another process is running the journal; try again later
+EXIT_JOURNAL = 3  # the journal cannot be opened, read or written
+
+
+class JournalUnusable(click.ClickException):
+    """The journal named on the command line cannot be used: one line, exit status 3."""
+
+    exit_code = EXIT_JOURNAL
+
+    def __init__(self, journal: Path, why: str) -> None:
+        super().__init__(f"the journal {journal} cannot be used: {why}")
+
+
+def journal_problem(journal: Path, exc: BaseException) -> JournalUnusable:
+    """The one line an operator reads for a journal SQLite or the disk refused."""
+    text = str(exc)
+    if isinstance(exc, FileNotFoundError) and not journal.parent.is_dir():
+        return JournalUnusable(
+            journal, f"its directory {journal.parent} does not exist (create it, or choose another)"
+        )
+    if "not a database" in text:
+        return JournalUnusable(journal, "it is not a bwmsg journal (not a SQLite database)")
+    if isinstance(exc, PermissionError) or "readonly" in text or "unable to open" in text:
+        return JournalUnusable(
+            journal, f"{text} (check that its directory exists and that you may write there)"
+        )
+    return JournalUnusable(journal, text)
+
+
+@contextlib.contextmanager
+def reading(journal: Path) -> Iterator[Journal]:
+    """``journal`` opened to read (read-only when it must be), its failures as one line."""
+    try:
+        with contextlib.ExitStack() as stack:
+            # Read-only first: another program's database is left exactly as it was.
+            db = stack.enter_context(Journal(journal, readonly=True))
+            if not db.is_journal():
+                raise JournalUnusable(journal, "it is not a bwmsg journal (no campaign in it)")
+            if db.outdated():  # made by an older bwmsg: opening it to write adds the columns
+                db.close()
+                db = stack.enter_context(Journal(journal))
+            yield db
+    except (OSError, sqlite3.Error) as exc:
+        raise journal_problem(journal, exc) from None
 
 
 def console(stderr: bool = False) -> Console:
@@ -70,6 +125,26 @@ def pop_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
         "token_url",
     )
     return {name: kwargs.pop(name) for name in names}
+
+
+def listen_problem(flag: str, host: str, port: int, exc: OSError) -> click.UsageError:
+    """The one line for an address the command cannot listen on (in use, not this host's)."""
+    why = exc.strerror or str(exc)
+    return click.UsageError(
+        f"{flag} {host}:{port}: cannot listen there ({why}): choose another port, or 0 for any "
+        "free one"
+    )
+
+
+async def start_listener(
+    stack: contextlib.AsyncExitStack, flag: str, journal: Path, address: tuple[str, int], **kw: Any
+) -> CallbackServer:
+    """Start a receipts listener on ``address`` inside ``stack``; an address it cannot listen
+    on is a usage error naming ``flag``."""
+    try:
+        return await stack.enter_async_context(receipts_listener(journal, *address, **kw))
+    except OSError as exc:
+        raise listen_problem(flag, *address, exc) from None
 
 
 def parse_listen(value: str) -> tuple[str, int]:

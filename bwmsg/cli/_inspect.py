@@ -22,7 +22,7 @@ from rich.text import Text
 
 from .._privacy import masked
 from ..campaign import DryRunReport, Journal
-from ._common import console
+from ._common import console, reading
 
 __all__ = [
     "campaign_export",
@@ -149,12 +149,22 @@ def _print_invalid(out: Console, report: DryRunReport) -> None:
         _plain(out, f"  ... and {_rows(more, 'more invalid ')}")
 
 
+def _output(path: Path) -> IO[str]:
+    """The export's file, opened to write; a path it cannot write is a usage error."""
+    try:
+        return path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot write {path}: {exc.strerror or exc}", param_hint="--output"
+        ) from None
+
+
 @click.command("status")
 @click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def campaign_status(journal: Path) -> None:
     """Counts by state, segments, errors, start, end and rate of a campaign's JOURNAL."""
     out = console()
-    with Journal(journal) as db:
+    with reading(journal) as db:
         meta = db.meta()
         counts = db.counts()
         segs = db.sent_segments()
@@ -253,12 +263,8 @@ def campaign_export(journal: Path, fmt: str, output: Path | None, raw: bool) -> 
         "receipt_description",
     ]
     with contextlib.ExitStack() as stack:
-        handle: IO[str] = (
-            stack.enter_context(output.open("w", encoding="utf-8", newline=""))
-            if output is not None
-            else sys.stdout
-        )
-        db = stack.enter_context(Journal(journal))
+        handle = stack.enter_context(_output(output)) if output is not None else sys.stdout
+        db = stack.enter_context(reading(journal))
         writer = csv.writer(handle) if fmt == "csv" else None
         if writer is not None:
             writer.writerow(fields)

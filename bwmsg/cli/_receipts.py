@@ -17,7 +17,6 @@ import click
 from .. import _loop
 from .._errors import BwmsgError
 from ..campaign import Journal, JournalBusy, reconcile
-from ..campaign._listener import receipts_listener
 from ..campaign._reconcile import MARGIN
 from ._common import (
     EXIT_BUSY,
@@ -26,6 +25,7 @@ from ._common import (
     listen_address,
     pop_credentials,
     sender_from,
+    start_listener,
 )
 from ._inspect import print_receipts
 
@@ -104,14 +104,17 @@ def campaign_receipts(
             if until_settled and _awaiting(db) == 0:
                 done.set()
 
-        async with receipts_listener(
-            journal,
-            *listen,
-            path=callback_path,
-            username=callback_username,
-            password=callback_password,
-            on_event=check,
-        ) as server:
+        async with contextlib.AsyncExitStack() as stack:
+            server = await start_listener(
+                stack,
+                "--listen",
+                journal,
+                listen,
+                path=callback_path,
+                username=callback_username,
+                password=callback_password,
+                on_event=check,
+            )
             out.print(f"listening for callbacks on {server.url}", highlight=False)
             with Journal(journal) as db:
                 check(db)

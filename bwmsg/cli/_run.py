@@ -35,15 +35,17 @@ from ..campaign import (
     run_campaign,
 )
 from ..campaign._input import read_text_template
-from ..campaign._listener import receipts_listener
 from ._common import (
     EXIT_BUSY,
     EXIT_INTERRUPTED,
+    EXIT_JOURNAL,
     console,
     credential_options,
+    journal_problem,
     listen_address,
     pop_credentials,
     sender_from,
+    start_listener,
 )
 from ._inspect import print_dry_run
 from ._progress import Display
@@ -181,8 +183,9 @@ def campaign_run(**kwargs: Any) -> None:
     Rerunning the same command on the same journal resumes without sending anything twice.
 
     Exit status: 0 when every row is final; 130 after Ctrl-C or SIGTERM; 75 when another
-    process is running the journal; 1 when the run stopped on an error (refused credentials,
-    a 404, too many failures in a row) or cannot start; 2 for a mistake in the command.
+    process is running the journal; 3 when the journal cannot be opened or written; 1 when
+    the run stopped on an error (refused credentials, a 404, too many failures in a row) or
+    cannot start; 2 for a mistake in the command.
     """
     creds = pop_credentials(kwargs)
     template = _template(
@@ -348,13 +351,13 @@ async def _run(
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(sender)
             if receipts:
-                await stack.enter_async_context(
-                    receipts_listener(
-                        journal,
-                        *receipts,
-                        username=os.environ.get("BW_CALLBACK_USERNAME") or None,
-                        password=os.environ.get("BW_CALLBACK_PASSWORD") or None,
-                    )
+                await start_listener(
+                    stack,
+                    "--receipts",
+                    journal,
+                    receipts,
+                    username=os.environ.get("BW_CALLBACK_USERNAME") or None,
+                    password=os.environ.get("BW_CALLBACK_PASSWORD") or None,
                 )
             with Display(quiet) as display:
                 summary = await run_campaign(
@@ -368,17 +371,15 @@ async def _run(
                     **options,
                 )
     except JournalBusy as exc:
-        console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return EXIT_BUSY
     except (JournalMismatch, InputError) as exc:
-        console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 1
     except (OSError, sqlite3.Error) as exc:  # the journal's file or disk
-        console(stderr=True).print(
-            f"[red]error:[/red] the journal {escape(str(journal))} cannot be used: "
-            f"{escape(str(exc))}"
-        )
-        return 1
+        problem = journal_problem(journal, exc).message
+        console(stderr=True).print(f"[red]error:[/red] {escape(problem)}", soft_wrap=True)
+        return EXIT_JOURNAL
     finally:
         signals.remove(loop)
     return report(out, summary, journal, interrupted=bool(signals.seen))

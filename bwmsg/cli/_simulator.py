@@ -9,6 +9,7 @@ import click
 
 from .. import _loop
 from ..simulator import Callbacks, Faults, Simulator
+from ._common import listen_problem
 
 __all__ = ["simulator"]
 
@@ -81,8 +82,11 @@ def simulator(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    with contextlib.suppress(KeyboardInterrupt):
-        _loop.run(_serve(sim))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _loop.run(_serve(sim))
+    except OSError as exc:  # the address is in use or not this machine's
+        raise listen_problem("--host/--port", host, port, exc) from None
 
 
 async def _serve(sim: Simulator) -> None:

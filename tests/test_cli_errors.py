@@ -1,0 +1,156 @@
+"""Mistakes an operator can make on the command line: one line naming the file or flag and the
+fix, a distinct exit status, never a traceback (a real subprocess each time)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import socket
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bwmsg.campaign import Journal
+from bwmsg.simulator import Simulator
+from tests.cli_helpers import bwmsg_run, env_for, write_csv
+
+RUN: list[str | Path] = ["--from", "+19195550000", "--text", "Hi {name}"]
+
+
+def assert_one_line_error(output: str, *expected: str) -> None:
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if "rror" in line]
+    assert len(errors) == 1, output
+    for text in expected:
+        assert text in errors[0], output
+
+
+@contextlib.contextmanager
+def port_in_use() -> Iterator[int]:
+    """A port on 127.0.0.1 that something already listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator() as simulator:
+        yield simulator
+
+
+async def test_status_of_a_csv_file_says_it_is_not_a_journal(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    recipients = write_csv(tmp_path / "r.csv", 3)
+    code, output = await bwmsg_run(env_for(sim), "campaign", "status", recipients)
+    assert code == 3
+    assert_one_line_error(output, "r.csv", "not a bwmsg journal")
+
+
+@pytest.mark.parametrize("command", ["status", "export"])
+async def test_another_programs_database_is_refused_and_left_untouched(
+    sim: Simulator, tmp_path: Path, command: str
+) -> None:
+    other = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE things (a)")
+        db.commit()
+    before = digest(other)
+    code, output = await bwmsg_run(env_for(sim), "campaign", command, other)
+    assert code == 3
+    assert_one_line_error(output, "other.db", "not a bwmsg journal")
+    assert digest(other) == before
+    assert not (tmp_path / "other.db-wal").exists()
+
+
+async def test_a_journal_in_a_missing_directory_is_exit_3_before_sending(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    recipients = write_csv(tmp_path / "r.csv", 3)
+    journal = tmp_path / "no-such-dir" / "run.db"
+    args = ["campaign", "run", recipients, "--journal", journal, *RUN]
+    code, output = await bwmsg_run(env_for(sim), *args)
+    assert code == 3
+    assert_one_line_error(output, "run.db", "cannot be used", "directory")
+    assert sim.accepted == []
+
+
+async def test_export_to_a_path_it_cannot_write_names_output(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    recipients = write_csv(tmp_path / "r.csv", 2)
+    journal = tmp_path / "j.db"
+    code, _ = await bwmsg_run(
+        env_for(sim), "campaign", "run", recipients, "--journal", journal, *RUN
+    )
+    assert code == 0
+    target = tmp_path / "missing" / "out.csv"
+    code, output = await bwmsg_run(env_for(sim), "campaign", "export", journal, "-o", target)
+    assert code == 2
+    assert_one_line_error(output, "--output", "cannot write", "out.csv")
+
+
+async def test_simulator_on_a_port_in_use_names_the_port(sim: Simulator) -> None:
+    with port_in_use() as port:
+        code, output = await bwmsg_run(env_for(sim), "simulator", "--port", str(port))
+    assert code == 2
+    assert_one_line_error(output, "--host/--port", f"127.0.0.1:{port}", "choose another port")
+
+
+async def test_receipts_listen_on_a_port_in_use_names_listen(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    recipients = write_csv(tmp_path / "r.csv", 2)
+    journal = tmp_path / "j.db"
+    await bwmsg_run(env_for(sim), "campaign", "run", recipients, "--journal", journal, *RUN)
+    with port_in_use() as port:
+        code, output = await bwmsg_run(
+            env_for(sim), "campaign", "receipts", journal, "--listen", f"127.0.0.1:{port}"
+        )
+    assert code == 2
+    assert_one_line_error(output, "--listen", str(port))
+
+
+async def test_run_receipts_on_a_port_in_use_sends_nothing(sim: Simulator, tmp_path: Path) -> None:
+    recipients = write_csv(tmp_path / "r.csv", 3)
+    journal = tmp_path / "j.db"
+    with port_in_use() as port:
+        code, output = await bwmsg_run(
+            env_for(sim),
+            "campaign",
+            "run",
+            recipients,
+            "--journal",
+            journal,
+            *RUN,
+            "--receipts",
+            f"127.0.0.1:{port}",
+        )
+    assert code == 2
+    assert_one_line_error(output, "--receipts", str(port))
+    assert sim.accepted == []
+
+
+def test_a_readonly_journal_is_read_without_a_single_write(tmp_path: Path) -> None:
+    """Journal(readonly=True) reads counts and rows, and refuses to write: the database file
+    stays byte for byte the same (SQLite may make its -shm beside it to read a WAL)."""
+    path = tmp_path / "j.db"
+    with Journal(path, exclusive=True) as db:
+        db.bind("f" * 64, campaign="c")
+        db.add_rows([(1, "+19195550001"), (2, "+19195550002")])
+    before = digest(path)
+    with Journal(path, readonly=True) as db:
+        assert db.is_journal()
+        assert db.counts()["pending"] == 2
+        assert [r["state"] for r in db.rows()] == ["pending", "pending"]
+        with pytest.raises(sqlite3.OperationalError):
+            db.record([], claim=(1, 2))
+    assert digest(path) == before
