@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["GSM7", "UCS2", "SegmentInfo", "non_gsm_characters", "segments"]
+__all__ = ["GSM7", "UCS2", "SegmentInfo", "gsm_lookalikes", "non_gsm_characters", "segments"]
 
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
@@ -84,3 +84,45 @@ def segments(text: str) -> SegmentInfo:
 def non_gsm_characters(text: str) -> set[str]:
     """The characters of ``text`` outside the GSM-7 alphabet: those that force UCS-2."""
     return set(text) - _GSM_ALL
+
+
+# Typographic characters word processors put in (curly quotes, dashes, ellipses, odd spaces)
+# that force a whole text into UCS-2 -- 70 characters a segment instead of 160 -- and their
+# GSM-7 look-alikes, as carriers' "smart encoding" replaces them.
+_LOOKALIKES = str.maketrans(
+    {
+        "\u2018": "'",  # ‘
+        "\u2019": "'",  # ’
+        "\u201a": "'",  # ‚
+        "\u201b": "'",  # ‛
+        "\u2032": "'",  # ′
+        "\u201c": '"',  # “
+        "\u201d": '"',  # ”
+        "\u201e": '"',  # „
+        "\u201f": '"',  # ‟
+        "\u2033": '"',  # ″
+        "\u00ab": '"',  # «
+        "\u00bb": '"',  # »
+        "\u2010": "-",  # ‐
+        "\u2011": "-",  # non-breaking hyphen
+        "\u2012": "-",  # ‒
+        "\u2013": "-",  # –
+        "\u2014": "-",  # —
+        "\u2015": "-",  # ―
+        "\u2212": "-",  # −
+        "\u2026": "...",  # …
+        "\u00a0": " ",  # no-break space
+        "\u2002": " ",
+        "\u2003": " ",
+        "\u2009": " ",  # thin space
+        "\u202f": " ",  # narrow no-break space
+        "\u200b": "",  # zero-width space
+        "\u2022": "-",  # •
+    }
+)
+
+
+def gsm_lookalikes(text: str) -> str:
+    """``text`` with typographic quotes, dashes, ellipses and odd spaces replaced by their
+    GSM-7 look-alikes (``’`` → ``'``, ``—`` → ``-``, ``…`` → ``...``); other characters stay."""
+    return text.translate(_LOOKALIKES)

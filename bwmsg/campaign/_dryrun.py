@@ -41,6 +41,8 @@ class DryRunReport:
         duplicates: rows that would become a message whose recipients an earlier such row
             already has (the same numbers, in any order: ``"+1;+2"`` repeats ``"+2;+1"``).
         duplicate_examples: (row, earlier row) of those, the first 20.
+        converted_numbers: national numbers written in E.164 (``default_country``).
+        segments_saved: segments ``smart_encoding`` saves, counted per recipient.
     """
 
     rows: int
@@ -55,6 +57,8 @@ class DryRunReport:
     sample_segments: SegmentInfo | None = None
     duplicates: int = 0
     duplicate_examples: list[tuple[int, int]] = attrs.field(factory=list)
+    converted_numbers: int = 0
+    segments_saved: int = 0
 
     @property
     def total_segments(self) -> int:
@@ -88,6 +92,8 @@ class _Tally:
     first_row_of: dict[bytes, int] = attrs.field(factory=dict)
     duplicates: int = 0
     duplicate_examples: list[tuple[int, int]] = attrs.field(factory=list)
+    converted_numbers: int = 0
+    segments_saved: int = 0
 
     def add_invalid(self, row: int, reason: str) -> None:
         self.rows += 1
@@ -137,6 +143,8 @@ class _Tally:
             sample_segments=self.sample_segments,
             duplicates=self.duplicates,
             duplicate_examples=self.duplicate_examples,
+            converted_numbers=self.converted_numbers,
+            segments_saved=self.segments_saved,
         )
 
 
@@ -153,6 +161,7 @@ def dry_run(recipients: str | Path, template: Template) -> DryRunReport:
     """
     path = Path(recipients)
     campaign_id = fingerprint(path, **template.settings())[:12]
+    plain = attrs.evolve(template, smart_encoding=False) if template.smart_encoding else None
     tally = _Tally()
     for row, columns in read_rows(path):
         try:
@@ -161,6 +170,13 @@ def dry_run(recipients: str | Path, template: Template) -> DryRunReport:
             request = template.render(columns, default_tag(campaign_id, row))
         except RenderError as exc:
             tally.add_invalid(row, str(exc))
-        else:
-            tally.add_message(row, request)
+            continue
+        tally.add_message(row, request)
+        if template.default_country is not None:
+            given = [n.strip() for n in columns.get("to", "").split(";") if n.strip()]
+            tally.converted_numbers += sum(a != b for a, b in zip(given, request.to, strict=True))
+        if plain is not None and request.text:
+            unchanged = plain.render(columns, request.tag).text or ""
+            saved = segments(unchanged).segments - segments(request.text).segments
+            tally.segments_saved += saved * len(request.to)
     return tally.report()

@@ -1,4 +1,10 @@
-"""Recipient lists (CSV with a header row, or JSON Lines) and the templates rendered from them."""
+"""Recipient lists (CSV with a header row, or JSON Lines) and the templates rendered from them.
+
+A CSV file's delimiter is the one of ``,`` ``;`` and tab its header line has most of (European
+spreadsheets write ``;``), a comma when it has none. Header names are trimmed; ``to`` and
+``from`` are found whatever their case (``To``, ``FROM``), and a template's ``{name}`` fills
+from a ``Name`` column when no column is named exactly ``name``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ import attrs
 
 from .._errors import BwmsgError, RequestValidationError
 from .._models import MessageRequest
+from .._segments import gsm_lookalikes
+from ._numbers import check_country, to_e164
 
 __all__ = [
     "InputError",
@@ -70,12 +78,35 @@ def read_rows(path: str | Path) -> Generator[tuple[int, dict[str, str] | RenderE
         yield from _read_csv(path)
 
 
+_DELIMITERS = (",", ";", "\t")
+_SPECIAL = ("to", "from")  # the columns bwmsg itself reads, found whatever their case
+
+
+def _delimiter(header: str) -> str:
+    """The delimiter a header line uses most of (quoted names aside); a comma when none."""
+    unquoted = "".join(header.split('"')[::2])
+    counts = [(unquoted.count(d), -i, d) for i, d in enumerate(_DELIMITERS)]
+    best = max(counts)
+    return best[2] if best[0] else ","
+
+
+def _names(fields: list[str]) -> list[str]:
+    names = [f.strip() for f in fields]
+    exact = set(names)
+    return [n.lower() if n.lower() in _SPECIAL and n.lower() not in exact else n for n in names]
+
+
 def _csv_records(path: Path) -> Iterator[tuple[int, list[str] | csv.Error]]:
     """The header's names as ``(0, names)``, then ``(number, cells)`` for every row, numbered
     as ``csv.DictReader`` numbers them (blank lines skipped); a row the csv module cannot read
     comes as ``(number, its csv.Error)``. Raises :class:`InputError` for the whole file."""
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
+        try:
+            delimiter = _delimiter(handle.readline())
+            handle.seek(0)  # the decoder starts again: a BOM is dropped again
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} is not UTF-8 text ({exc.reason}): save it as UTF-8") from exc
+        reader = csv.reader(handle, delimiter=delimiter)
         try:
             fields = next(reader, [])
         except UnicodeDecodeError as exc:
@@ -84,7 +115,7 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str] | csv.Error]]:
             raise InputError(f"{path}: the header row cannot be read: {exc}") from exc
         if not fields:
             raise InputError(f"{path} is empty: it needs a header row with a 'to' column")
-        names = [f.strip() for f in fields]
+        names = _names(fields)
         if "to" not in names:
             raise InputError(
                 f"{path} has no 'to' column (its columns: {', '.join(names)}); the header row "
@@ -173,7 +204,22 @@ def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
 
 class _Row(dict[str, str]):
     def __missing__(self, key: str) -> str:
+        folded = key.casefold()
+        for name, value in self.items():  # {name} from a "Name" column
+            if name.casefold() == folded:
+                return value
         raise RenderError(f"the template uses {{{key}}} but the row has no '{key}' column")
+
+
+def _country(value: str | None) -> str | None:
+    return None if value is None else check_country(value)
+
+
+def _national_hint(recipients: list[str]) -> str:
+    national = [n for n in recipients if not n.startswith("+") and any(c.isdigit() for c in n)]
+    if not national:
+        return ""
+    return " (a national number? give --default-country, such as US, to write it in E.164)"
 
 
 @attrs.frozen(kw_only=True)
@@ -186,6 +232,11 @@ class Template:
         tag: the tag template; when None, :meth:`render` is given the default tag.
         from_: the sending number for rows without a ``from`` column.
         application_id: the application id for every message (or the Sender's).
+        default_country: numbers without a leading ``+`` are read as this country's (ISO
+            3166 code such as ``"US"``) and written in E.164 (needs ``bwmsg[phone]``).
+        smart_encoding: replace typographic quotes, dashes and ellipses in the text by their
+            GSM-7 look-alikes (see :func:`bwmsg._segments.gsm_lookalikes`), so that a text
+            pasted from a word processor is not sent as UCS-2.
     """
 
     text: str | None = None
@@ -193,6 +244,8 @@ class Template:
     tag: str | None = None
     from_: str | None = None
     application_id: str | None = None
+    default_country: str | None = attrs.field(default=None, converter=_country)
+    smart_encoding: bool = False
 
     def __attrs_post_init__(self) -> None:
         for part in (self.text, self.tag, *self.media):
@@ -212,8 +265,13 @@ class Template:
         return names
 
     def settings(self) -> dict[str, Any]:
-        """What identifies the template, for the journal's fingerprint."""
-        return attrs.asdict(self)
+        """What identifies the template, for the journal's fingerprint. Options left at
+        their defaults are not named, so that journals made before they existed still match."""
+        settings = attrs.asdict(self)
+        for name in ("default_country", "smart_encoding"):
+            if not settings[name]:
+                del settings[name]
+        return settings
 
     def render(self, columns: Mapping[str, str], default_tag: str | None = None) -> MessageRequest:
         """The request for one row. Raises :class:`RenderError` with the reason."""
@@ -227,6 +285,10 @@ class Template:
         except (ValueError, IndexError, AttributeError, KeyError) as exc:
             raise RenderError(f"the template cannot be filled from this row: {exc}") from exc
         recipients = [n.strip() for n in columns.get("to", "").split(";") if n.strip()]
+        if self.default_country is not None:
+            recipients = [to_e164(n, self.default_country) for n in recipients]
+        if text is not None and self.smart_encoding:
+            text = gsm_lookalikes(text)
         sender = (columns.get("from") or "").strip() or self.from_
         if sender is None:
             raise RenderError("no sending number: the row has no 'from' and --from was not given")
@@ -241,7 +303,8 @@ class Template:
             )
         except RequestValidationError as exc:
             reasons = "; ".join(str(fe) for fe in exc.field_errors)
-            raise RenderError(f"invalid message: {reasons}") from exc
+            hint = _national_hint(recipients) if self.default_country is None else ""
+            raise RenderError(f"invalid message: {reasons}{hint}") from exc
 
 
 def read_recipients(path: str | Path) -> Iterator[tuple[int, str]]:

@@ -42,7 +42,8 @@ def check(path: str | Path, template: Template) -> None:
     if not have:
         return  # no readable row: every row is reported on its own
     problems = []
-    missing = [name for name in template.columns() if name not in have]
+    folded = {name.casefold() for name in have}
+    missing = [name for name in template.columns() if name.casefold() not in folded]
     if missing:
         listed = ", ".join("{" + name + "}" for name in missing)
         problems.append(

@@ -98,6 +98,10 @@ def _print_counts(out: Console, report: DryRunReport) -> None:
         table.add_row(f"segments {encoding}", f"{count:,}")
     table.add_row("segments in all", f"{report.total_segments:,}")
     table.add_row("rows forced to UCS-2", f"{report.ucs2_rows:,}")
+    if report.converted_numbers:
+        table.add_row("national numbers sent in E.164", f"{report.converted_numbers:,}")
+    if report.segments_saved:
+        table.add_row("segments saved by --smart-encoding", f"{report.segments_saved:,}")
     out.print(table)
 
 

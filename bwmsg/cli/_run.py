@@ -35,6 +35,7 @@ from ..campaign import (
     run_campaign,
 )
 from ..campaign._input import read_text_template
+from ..campaign._numbers import check_country
 from ._common import (
     EXIT_BUSY,
     EXIT_INTERRUPTED,
@@ -54,14 +55,8 @@ from ._summary import report
 __all__ = ["campaign_run"]
 
 
-def _template(
-    text: str | None,
-    text_file: Path | None,
-    media: tuple[str, ...],
-    tag: str | None,
-    from_: str | None,
-    application_id: str | None,
-) -> Template:
+def _template(kwargs: dict[str, Any], application_id: str | None) -> Template:
+    text, text_file, media = kwargs["text"], kwargs["text_file"], tuple(kwargs["media"])
     if text is not None and text_file is not None:
         raise click.UsageError("give --text or --text-file, not both")
     if text_file is not None:
@@ -72,9 +67,24 @@ def _template(
     if text is None and not media:
         raise click.UsageError("give the message: --text TEMPLATE, --text-file FILE or --media URL")
     try:
-        return Template(text=text, media=media, tag=tag, from_=from_, application_id=application_id)
+        return Template(
+            text=text,
+            media=media,
+            tag=kwargs["tag"],
+            from_=kwargs["from_"],
+            application_id=application_id,
+            default_country=kwargs["default_country"],
+            smart_encoding=kwargs["smart_encoding"],
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _country(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    try:
+        return None if value is None else check_country(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
@@ -164,6 +174,20 @@ def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | No
 @click.option(
     "--dedupe", is_flag=True, help="Skip rows whose recipients an earlier row already has."
 )
+@click.option(
+    "--default-country",
+    envvar="BWMSG_DEFAULT_COUNTRY",
+    metavar="CC",
+    callback=_country,
+    help="Read numbers without a leading + as this country's (US, CA, GB...) and send them "
+    "in E.164 [BWMSG_DEFAULT_COUNTRY; needs bwmsg[phone]].",
+)
+@click.option(
+    "--smart-encoding",
+    is_flag=True,
+    help="Replace typographic quotes, dashes and ellipses by GSM-7 look-alikes, so that a "
+    "pasted text is not sent as UCS-2 (70 characters a segment instead of 160).",
+)
 @click.option("--dry-run", is_flag=True, help="Send nothing; print what it would cost.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option(
@@ -188,14 +212,7 @@ def campaign_run(**kwargs: Any) -> None:
     cannot start; 2 for a mistake in the command.
     """
     creds = pop_credentials(kwargs)
-    template = _template(
-        kwargs["text"],
-        kwargs["text_file"],
-        tuple(kwargs["media"]),
-        kwargs["tag"],
-        kwargs["from_"],
-        creds["application_id"],
-    )
+    template = _template(kwargs, creds["application_id"])
     recipients: Path = kwargs["recipients"]
     out = console()
     _check_input(recipients, template)
