@@ -32,8 +32,16 @@ def campaign() -> None:
     """Send a recipient list with a durable journal; see its status; export it."""
 
 
-for _command in (campaign_run, campaign_status, campaign_export, campaign_receipts):
-    campaign.add_command(_command)
-campaign.add_command(campaign_reconcile)
-for _command in (campaign, demo, send, segments_command, simulator):
-    main.add_command(_command)
+def _assemble(group: click.Group, *commands: click.Command) -> None:
+    """Add ``commands`` to ``group``; each is listed by its help's whole first line (click
+    would cut it at 45 characters)."""
+    for command in commands:
+        if command.short_help is None and command.help:
+            command.short_help = " ".join(command.help.strip().split("\n\n")[0].split())
+        group.add_command(command)
+
+
+_assemble(
+    campaign, campaign_run, campaign_status, campaign_export, campaign_receipts, campaign_reconcile
+)
+_assemble(main, campaign, demo, send, segments_command, simulator)

@@ -67,7 +67,8 @@ def demo(rows: int, keep: Path | None, quiet: bool) -> None:
             latency_distribution="exponential",
         )
         out.print(
-            f"[bold]bwmsg demo[/bold]: {rows:,} recipients ({recipients}), a local Bandwidth "
+            f"[bold]bwmsg demo[/bold]: {rows:,} recipients"
+            f"{f' ({recipients})' if keep else ''}, a local Bandwidth "
             "simulator with faults (5 % 429, 2 % 5xx, 0.2 % connections dropped after "
             "accepting), retries with backoff."
         )
@@ -92,9 +93,11 @@ def demo(rows: int, keep: Path | None, quiet: bool) -> None:
                 return summary
 
         summary = _loop.run(go())
-        print_summary(out, summary, journal)
+        print_summary(out, summary, journal if keep else None)
         if keep:
             out.print(
                 f"Look closer: bwmsg campaign status {journal}; "
                 f"bwmsg campaign export {journal} -o results.csv"
             )
+        else:
+            out.print("The sample files are gone; bwmsg demo --keep DIR keeps them to look at.")

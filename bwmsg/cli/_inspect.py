@@ -163,12 +163,37 @@ def _output(path: Path) -> IO[str]:
         ) from None
 
 
+def _status_json(db: Journal) -> dict[str, object]:
+    """What ``status --json`` prints: stable keys, times in UTC ISO 8601."""
+    meta = db.meta()
+    return {
+        "campaign": meta.get("campaign"),
+        "input": meta.get("input"),
+        "rows": db.counts(),
+        "segments_sent": db.sent_segments(),
+        "retryable": db.retryable_count(),
+        "receipts": db.receipt_counts(),
+        "runs": [
+            {"started": _iso(start), "ended": _iso(end), "result": result}
+            for start, end, result in db.runs()
+        ],
+        "errors": [
+            {"state": state, "status": status, "error": error, "rows": count}
+            for state, status, error, count in db.top_errors(10)
+        ],
+    }
+
+
 @click.command("status")
 @click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def campaign_status(journal: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+def campaign_status(journal: Path, as_json: bool) -> None:
     """Counts by state, segments, errors, start, end and rate of a campaign's JOURNAL."""
     out = console()
     with reading(journal) as db:
+        if as_json:
+            click.echo(json.dumps(_status_json(db), ensure_ascii=False))
+            return
         meta = db.meta()
         counts = db.counts()
         segs = db.sent_segments()
@@ -199,7 +224,7 @@ def campaign_status(journal: Path) -> None:
         for state, status, error, count in errors:
             first_line = error.splitlines()[0] if error else ""
             out.print(f"  {count:>7,}  {state:<8} {status or '':>4}  {first_line}")
-    with Journal(journal) as db:
+    with reading(journal) as db:
         print_receipts(out, db)
 
 

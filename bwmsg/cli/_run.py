@@ -101,7 +101,7 @@ def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | No
 @click.option(
     "--journal",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite journal: created if missing, resumed if present.",
+    help="SQLite journal: created if missing, resumed if present. Required, but for --dry-run.",
 )
 @click.option("--from", "from_", default=None, help="Sending number for rows without 'from'.")
 @click.option("--text", default=None, help="Message template, e.g. 'Hi {name}'.")
@@ -205,6 +205,14 @@ def campaign_run(**kwargs: Any) -> None:
     Column `to` holds the number (several separated by ';' make a group message), column
     `from` optionally overrides --from, and every column fills `{column}` in the templates.
     Rerunning the same command on the same journal resumes without sending anything twice.
+
+    \b
+    Examples:
+      bwmsg campaign run list.csv --from +19195550000 --text 'Hi {name}' --dry-run
+      bwmsg campaign run list.csv --journal run.db --from +19195550000 \\
+          --text-file message.txt --rate 10
+      bwmsg campaign status run.db
+      bwmsg campaign reconcile run.db      # after a crash left rows unknown
 
     Exit status: 0 when every row is final; 130 after Ctrl-C or SIGTERM; 75 when another
     process is running the journal; 3 when the journal cannot be opened or written; 1 when

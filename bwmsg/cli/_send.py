@@ -49,7 +49,8 @@ def send(**kwargs: Any) -> None:
     except BwmsgError as exc:
         raise click.ClickException(str(exc)) from None
     data = converter.unstructure(message)
-    click.echo(json.dumps({k: v for k, v in data.items() if v not in (None, [], ())}, indent=2))
+    shown = {k: v for k, v in data.items() if v not in (None, [], ())}
+    click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
 
 
 @click.command("segments")
@@ -59,7 +60,8 @@ def segments_command(text: str) -> None:
     info = segments(text)
     click.echo(f"encoding:   {info.encoding}")
     click.echo(f"segments:   {info.segments}")
-    click.echo(f"characters: {info.characters}")
+    unit = "septets" if info.encoding == "GSM-7" else "UTF-16 units"
+    click.echo(f"length:     {info.characters} {unit}")
     forcing = sorted(non_gsm_characters(text))
     if forcing:
         click.echo("forcing UCS-2: " + " ".join(repr(c) for c in forcing))

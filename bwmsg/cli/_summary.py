@@ -36,8 +36,11 @@ def report(out: Console, summary: CampaignSummary, journal: Path, *, interrupted
     return 1
 
 
-def print_summary(out: Console, s: CampaignSummary, journal: Path) -> None:
-    table = Table(title=f"Campaign run ({journal})", show_header=True)
+def print_summary(out: Console, s: CampaignSummary, journal: Path | None) -> None:
+    """The run's counts and what to do next; ``journal`` None when it is gone (the demo's
+    temporary one): no advice names it then."""
+    title = f"Campaign run ({journal})" if journal is not None else "Campaign run"
+    table = Table(title=title, show_header=True)
     table.add_column("")
     table.add_column("this run", justify="right")
     table.add_column("journal", justify="right")
@@ -66,7 +69,7 @@ def print_summary(out: Console, s: CampaignSummary, journal: Path) -> None:
             out.print(f"  {count:>7,}  {escape(error)}")
     if s.retryable_left:
         out.print(f"{s.retryable_left:,} failed rows are transient: rerun to try them again.")
-    if s.states.get("unknown", 0):
+    if s.states.get("unknown", 0) and journal is not None:
         _print_unknown_advice(out, s.states["unknown"], s.unknown_since, journal)
 
 

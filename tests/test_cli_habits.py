@@ -1,0 +1,61 @@
+"""What the command prints for people and scripts: whole summaries, examples, JSON, text as
+it is (a real subprocess each time)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bwmsg.simulator import Simulator
+from tests.cli_helpers import bwmsg_run, env_for, write_csv
+
+
+async def test_help_lists_every_summary_whole() -> None:
+    async with Simulator() as sim:
+        _, top = await bwmsg_run(env_for(sim), "--help")
+        _, campaign = await bwmsg_run(env_for(sim), "campaign", "--help")
+        _, run = await bwmsg_run(env_for(sim), "campaign", "run", "--help")
+    flat = " ".join(top.split())
+    assert "Send a recipient list with a durable journal; see its status; export it." in flat
+    assert "no account needed." in flat
+    commands = " ".join(campaign.split("Commands:")[1].split())
+    assert "settle it. run Send one message per row of RECIPIENTS" in commands
+    assert "Examples:" in run
+    assert "Required, but for --dry-run" in " ".join(run.split())
+
+
+async def test_status_json_is_one_object_for_scripts(tmp_path: Path) -> None:
+    recipients = write_csv(tmp_path / "r.csv", 3)
+    journal = tmp_path / "j.db"
+    async with Simulator() as sim:
+        args: list[str | Path] = ["campaign", "run", recipients, "--journal", journal]
+        code, _ = await bwmsg_run(env_for(sim), *args, "--from", "+19195550000", "--text", "hi")
+        assert code == 0
+        code, output = await bwmsg_run(env_for(sim), "campaign", "status", journal, "--json")
+    assert code == 0
+    status = json.loads(output)
+    assert status["rows"]["sent"] == 3
+    assert status["segments_sent"] == 3
+    assert [run["result"] for run in status["runs"]] == ["finished"]
+    assert status["receipts"]["awaiting"] == 3
+
+
+async def test_send_prints_text_as_it_is_and_segments_names_its_units() -> None:
+    async with Simulator() as sim:
+        code, output = await bwmsg_run(
+            env_for(sim), "send", "--to", "+19195550001", "--from", "+19195550000", "--text", "😀"
+        )
+        assert code == 0, output
+        assert '"text": "😀"' in output
+        _, gsm = await bwmsg_run(env_for(sim), "segments", "hi [x]")
+        _, ucs = await bwmsg_run(env_for(sim), "segments", "😀")
+    assert "length:     8 septets" in gsm
+    assert "length:     2 UTF-16 units" in ucs
+
+
+async def test_the_demo_names_no_file_it_deleted() -> None:
+    async with Simulator() as sim:
+        code, output = await bwmsg_run(env_for(sim), "demo", "--rows", "40", "-q")
+    assert code == 0, output
+    assert "bwmsg-" not in output  # its temporary directory
+    assert "--keep" in output
