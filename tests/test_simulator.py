@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bwmsg.simulator
+from bwmsg import segments
 from bwmsg._models import parse_datetime
 from bwmsg.simulator import AcceptedMessage, Faults, Simulator
+from bwmsg.simulator._segments import segment_count
 from bwmsg.simulator._server import _AccountQueue
 
 AUTH = {"Authorization": aiohttp.encode_basic_auth("user", "pass")}
+# GSM-7 basic and extension characters, BMP characters outside it, and astral ones.
+SEGMENT_ALPHABET = "aZ0 @\n\r£éÇ€[]{}^|~\\\fçю`😀🎉"
+# Client modules a simulator module may import, and why.
+CLIENT_IMPORTS_ALLOWED = {
+    # attrs validators for the simulator's own numeric settings, not Bandwidth's rules
+    "_faults.py": {"bwmsg._checks"},
+    "_callbacks.py": {"bwmsg._checks"},
+}
 VALID: dict[str, Any] = {
     "to": ["+19195551212"],
     "from": "+19195550000",
@@ -311,9 +325,18 @@ FUTURE = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
         ({"priority": "urgent"}, "priority"),
         ({"priority": 1}, "priority"),
         ({"priority": "HIGH"}, "priority"),
+        ({"media": [f"https://example.com/{i}.png" for i in range(11)]}, "media"),
+        ({"media": ["https://example.com:port/a.png"]}, "media"),
+        ({"media": ["https://[::1/a.png"]}, "media"),
+        ({"media": ["https://[not-an-ip]/a.png"]}, "media"),
         ({"expiration": "2001-01-01T00:00:00Z"}, "expiration"),
         ({"expiration": "tomorrow"}, "expiration"),
         ({"expiration": 1700000000}, "expiration"),
+        ({"expiration": "2099-01-01T00:00:00"}, "expiration"),  # RFC 3339 needs an offset
+        ({"expiration": "2099-01-01T00:00:00+0100"}, "expiration"),  # ... with its colon
+        ({"expiration": " 2099-01-01T00:00:00Z"}, "expiration"),
+        ({"expiration": "2099-12-31T23:59:60Z"}, "expiration"),  # no leap second is scheduled
+        ({"expiration": "２０９９-01-01T00:00:00Z"}, "expiration"),  # digits are ASCII
         ({"applicationId": ...}, "applicationId"),
         ({"applicationId": ""}, "applicationId"),
         ({"applicationId": 5}, "applicationId"),
@@ -366,6 +389,67 @@ async def test_valid_sender_id_and_future_expiration(
     answer = await post(http, sim, with_(from_="My Shop", expiration=FUTURE))
     assert answer.status == 202
     assert answer.json()["owner"] == "My Shop"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"to": [f"+1919555{i:04d}" for i in range(10)]},
+        {"from_": "+1a"},  # a sender ID may hold + and digits, with a letter
+        {"from_": "ABCDEFGHIJK"},
+        {"text": "😀" * 2048},  # maxLength counts characters
+        {"tag": "t" * 1024},
+        {"text": "", "media": [f"https://example.com/{i}.png" for i in range(10)]},
+        {"media": ["https://example.com/" + "a" * (4096 - len("https://example.com/"))]},
+        {"media": ["HTTPS://user:pw@[2001:db8::1]:8443/a.png?x=1#y"]},
+        {"media": ["http://example.com:/a.png", "http://[v1.x]/a"]},
+        {"expiration": "2099-01-01t00:00:00.5z"},
+        {"expiration": "2099-01-01 00:00:00-05:00"},
+        {"expiration": "9999-12-31T23:59:59Z"},  # no upper limit is documented
+        {"priority": "default"},
+    ],
+)
+async def test_valid_edges_are_accepted(
+    http: aiohttp.ClientSession, sim: Simulator, changes: dict[str, Any]
+) -> None:
+    """Values at the documented limits, and forms RFC 3339 and RFC 3986 allow, are accepted."""
+    answer = await post(http, sim, with_(**changes))
+    assert answer.status == 202, answer.body
+
+
+async def test_media_of_the_wrong_type_does_not_also_ask_for_text(
+    http: aiohttp.ClientSession, sim: Simulator
+) -> None:
+    """Media given in the wrong form is a media error; text is asked for only when neither is."""
+    answer = await post(http, sim, with_(text=..., media=5))
+    assert [fe["fieldName"] for fe in answer.json()["fieldErrors"]] == ["media"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(SEGMENT_ALPHABET), max_size=700))
+def test_segment_count_agrees_with_the_client(text: str) -> None:
+    """The simulator's own segment counter and bwmsg.segments agree (two implementations)."""
+    assert segment_count(text) == segments(text).segments
+
+
+def test_request_handling_imports_nothing_from_the_client() -> None:
+    """The simulator's request rules, dates and segments are its own: no bwmsg._* import."""
+    package = Path(bwmsg.simulator.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        imported = _client_imports(ast.parse(path.read_text(encoding="utf-8")))
+        assert imported <= CLIENT_IMPORTS_ALLOWED.get(path.name, set()), path.name
+
+
+def _client_imports(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level >= 2 or not node.level):
+            module = "bwmsg." + (node.module or "") if node.level else node.module or ""
+            if module.startswith("bwmsg") and not module.startswith("bwmsg.simulator"):
+                names.add(module)
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.startswith("bwmsg.")}
+    return names
 
 
 async def test_unknown_path_is_404(http: aiohttp.ClientSession, sim: Simulator) -> None:

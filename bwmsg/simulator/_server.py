@@ -26,9 +26,10 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from .._segments import segments
 from ._callbacks import CallbackPoster, Callbacks
+from ._dates import read_iso8601
 from ._faults import Faults
+from ._segments import segment_count
 from ._validate import validate
 
 __all__ = ["AcceptedMessage", "Simulator", "TokenRequest"]
@@ -242,9 +243,10 @@ def _list_filter(query: Any) -> Callable[[dict[str, Any]], bool]:
 
 
 def _parse_time(value: str) -> datetime:
-    from .._models import parse_datetime
-
-    return parse_datetime(value)
+    when = read_iso8601(value)
+    if when is None:
+        raise ValueError(f"not an ISO 8601 date-time: {value!r}")
+    return when
 
 
 def _timestamp() -> str:
@@ -277,8 +279,9 @@ class Simulator:
 
     It checks the credentials (401), the content type and that the body is JSON (415),
     validates the body like the service (400 ``request-validation`` with ``fieldErrors``;
-    unknown keys are refused), throttles by segments when ``rate`` is set (429
-    ``max-message-queue-size-exceeded``), injects :class:`Faults`, and answers 202 with a
+    unknown keys are refused) by rules of its own, written from Bandwidth's description and
+    not taken from the client (see ``_validate.py``), throttles by segments when ``rate`` is
+    set (429 ``max-message-queue-size-exceeded``), injects :class:`Faults`, and answers 202 with a
     Message whose ``id``, ``time``, ``owner``, ``direction`` and ``segmentCount`` are
     computed. Any account id works.
 
@@ -733,7 +736,7 @@ class Simulator:
             to = [to]
         media = body.get("media")
         text = body.get("text") or ""
-        count = 1 if media else segments(text).segments
+        count = 1 if media else segment_count(text)
         throttle = self._throttle
         if throttle is not None and not throttle.admit(count * len(to)):
             self.counts["throttled"] += 1
