@@ -13,7 +13,7 @@ import enum
 import json
 import sys
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import attrs
@@ -29,6 +29,7 @@ __all__ = [
     "loads",
     "message_from_json",
     "request_to_dict",
+    "rfc3339",
     "structure_datetime",
     "structure_int",
     "structure_str",
@@ -43,6 +44,15 @@ def camel(name: str) -> str:
     name = name.rstrip("_")
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def rfc3339(moment: datetime) -> str:
+    """``moment`` as RFC 3339 text. An offset with seconds (which RFC 3339 cannot write, and
+    :meth:`datetime.isoformat` writes as ``+00:00:30``) is written in UTC instead."""
+    offset = moment.utcoffset()
+    if offset is not None and offset % timedelta(minutes=1):
+        moment = moment.astimezone(timezone.utc)
+    return moment.isoformat()
 
 
 def structure_datetime(value: Any, _: type) -> datetime:
@@ -98,7 +108,7 @@ def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(prefer_attrib_converters=True)
 
-    conv.register_unstructure_hook(datetime, lambda dt: dt.isoformat())
+    conv.register_unstructure_hook(datetime, rfc3339)
     for enum_cls in (Priority, Direction):
         # Registered by class: these enums are also str, and the str hook must not catch them.
         conv.register_unstructure_hook(enum_cls, _enum_value)

@@ -19,6 +19,7 @@ from ._errors import BwmsgError, FieldError, RequestValidationError
 
 __all__ = [
     "MAX_GROUP_RECIPIENTS",
+    "MAX_MEDIA",
     "MAX_MEDIA_URL_LENGTH",
     "MAX_TAG_LENGTH",
     "MAX_TEXT_LENGTH",
@@ -34,6 +35,7 @@ __all__ = [
 MAX_GROUP_RECIPIENTS = 10  # Bandwidth error 4435 beyond this
 MAX_TEXT_LENGTH = 2048
 MAX_MEDIA_URL_LENGTH = 4096
+MAX_MEDIA = 10  # attachments a message may carry (Bandwidth's MMS limits)
 MAX_TAG_LENGTH = 1024
 MAX_SENDER_ID_LENGTH = 11
 
@@ -214,6 +216,13 @@ def _check_from(value: object, errors: list[FieldError]) -> None:
 
 
 def _check_media(media: tuple[Any, ...], errors: list[FieldError]) -> None:
+    if len(media) > MAX_MEDIA:
+        errors.append(
+            FieldError(
+                field_name="media",
+                description=f"{len(media)} URLs; a message carries at most {MAX_MEDIA}",
+            )
+        )
     for i, url in enumerate(media):
         if not isinstance(url, str):
             errors.append(
@@ -244,7 +253,8 @@ def _check_media(media: tuple[Any, ...], errors: list[FieldError]) -> None:
         try:
             parts = urlsplit(url)
             ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-        except ValueError:
+            ok = ok and _authority_ends_well(parts.netloc) and (parts.port or 0) >= 0
+        except ValueError:  # a port that is not digits, or out of range
             ok = False
         if not ok:
             shown = url if len(url) <= 80 else url[:77] + "..."
@@ -254,6 +264,15 @@ def _check_media(media: tuple[Any, ...], errors: list[FieldError]) -> None:
                     description=f"URL {i} {shown!r} is not an http(s) URL with a host",
                 )
             )
+
+
+def _authority_ends_well(netloc: str) -> bool:
+    """An IP literal's ``]`` is followed by ``:port`` or nothing (RFC 3986, 3.2.2)."""
+    host = netloc.rpartition("@")[2]
+    if not host.startswith("["):
+        return True
+    rest = host.partition("]")[2]
+    return rest == "" or rest.startswith(":")
 
 
 _IS_E164 = _E164.fullmatch
