@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import sqlite3
@@ -259,7 +260,10 @@ async def test_sending_rows_become_unknown_on_resume(tmp_path: Path) -> None:
             journal.mark_sending(
                 [(2, "+19190000001", "+1", 1, "GSM-7"), (4, "+19190000003", "+1", 1, "GSM-7")]
             )
-        with sqlite3.connect(tmp_path / "j.db") as db:  # in flight: no answer, no message id
+        with (
+            contextlib.closing(sqlite3.connect(tmp_path / "j.db")) as db,
+            db,
+        ):  # in flight: no answer, no message id
             db.execute("UPDATE rows SET message_id = NULL WHERE row IN (2, 4)")
         summary = await run_campaign(sender, recipients, tmp_path / "j.db", TEMPLATE)
         assert len(sim.accepted) == 5

@@ -6,6 +6,7 @@ In-process against the simulator (the command-level cases are in test_campaign_s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -120,7 +121,10 @@ async def test_a_stop_puts_unwritten_rows_back_where_they_were(tmp_path: Path) -
     async with Simulator() as sim:
         async with sender_for(sim) as sender:
             await run_campaign(sender, recipients, journal, TEMPLATE)
-        with sqlite3.connect(journal) as db:  # as if rows 1-10 had been in flight at a crash
+        with (
+            contextlib.closing(sqlite3.connect(journal)) as db,
+            db,
+        ):  # as if rows 1-10 had been in flight at a crash
             db.execute(
                 "UPDATE rows SET state = 'unknown', message_id = NULL, sending_at = 1000 "
                 "WHERE row <= 10"
@@ -155,7 +159,7 @@ async def test_a_stop_puts_unwritten_rows_back_where_they_were(tmp_path: Path) -
             assert record["state"] == "sent"
         else:
             assert record["state"] == "pending", row
-    with sqlite3.connect(journal) as db:
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
         kept = db.execute(
             "SELECT COUNT(*) FROM rows WHERE row <= 10 AND state = 'unknown' AND sending_at = 1000"
         ).fetchone()[0]
@@ -218,7 +222,7 @@ def _claimed_journal(path: Path) -> None:
         db.start_run()
         db.record([], claim=(2, 4))
         db.record([RowUpdate(4, RowState.SENT, message_id="m-4", attempts=1)])
-        with sqlite3.connect(path) as raw:
+        with contextlib.closing(sqlite3.connect(path)) as raw, raw:
             raw.execute("UPDATE rows SET message_id = 'm-3' WHERE row = 3")
 
 
@@ -251,16 +255,17 @@ async def test_a_finished_run_leaves_no_claim_and_writes_each_send_once(tmp_path
     claims: list[int] = []
 
     def watch(_: CampaignProgress) -> None:
-        with sqlite3.connect(journal) as db:
+        with contextlib.closing(sqlite3.connect(journal)) as db, db:
             claims.append(int(db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]))
 
     async with Simulator() as sim, sender_for(sim, concurrency=8) as sender:
         summary = await run_campaign(
             sender, recipients, journal, TEMPLATE, progress=watch, flush_interval=0
         )
-    assert summary.complete and summary.sent == 300
+    assert summary.complete
+    assert summary.sent == 300
     assert max(claims) <= 2 * 8 + 10  # pruned as the run goes: never one per batch of the run
-    with sqlite3.connect(journal) as db:
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
         assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
         blank = db.execute(
             "SELECT COUNT(*) FROM rows WHERE sender IS NULL OR segments IS NULL OR encoding "

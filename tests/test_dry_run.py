@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bwmsg.cli._inspect import print_dry_run
 from bwmsg._privacy import log_full_numbers
 from bwmsg.campaign import DryRunReport, InputError, Template, dry_run
 from bwmsg.campaign._input import read_text_template, recipient_key
+from bwmsg.cli._inspect import print_dry_run
 from tests.cli_helpers import write_rows
 
 FROM = "+19195550000"

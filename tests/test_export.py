@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bwmsg.cli._inspect import guard_cell
 from bwmsg.callbacks import CallbackEvent, parse_events
 from bwmsg.campaign import Journal
 from bwmsg.campaign._input import recipient_key
+from bwmsg.cli._inspect import guard_cell
 from bwmsg.simulator import Simulator
 from tests.cli_helpers import bwmsg_run, env_for, journal_rows, states_of, write_rows
 
