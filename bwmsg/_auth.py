@@ -6,12 +6,14 @@ import asyncio
 import base64
 import json
 import re
+from collections.abc import Mapping
 from ssl import SSLContext
 from typing import Any
 
 import aiohttp
 
 from ._errors import AuthenticationError, TransportError
+from ._proxy import refusal
 from ._retry import RetryPolicy
 
 __all__ = ["BasicCredentials", "ClientCredentials", "Credentials"]
@@ -78,8 +80,12 @@ class ClientCredentials(Credentials):
         timeout: aiohttp.ClientTimeout,
         *,
         ssl: SSLContext | bool = True,
+        request_options: Mapping[str, Any] | None = None,
+        request_headers: Mapping[str, str] | None = None,
     ) -> None:
         self._ssl = ssl
+        self._options = dict(request_options or {})  # a proxy, say
+        self._extra_headers = dict(request_headers or {})  # its credentials, say
         self._token_url = token_url
         self._basic = basic_header(client_id, client_secret)
         self._base = base
@@ -142,14 +148,26 @@ class ClientCredentials(Credentials):
             async with session.post(
                 self._token_url,
                 data={"grant_type": "client_credentials"},
-                headers={"Authorization": self._basic, "Accept": "application/json"},
+                headers={
+                    "Authorization": self._basic,
+                    "Accept": "application/json",
+                    **self._extra_headers,
+                },
                 timeout=self._timeout,
                 raise_for_status=False,
                 allow_redirects=False,
                 ssl=self._ssl,
+                **self._options,
             ) as response:
                 status = response.status
                 payload = await response.read()
+        except aiohttp.ClientHttpProxyError as exc:  # CONNECT refused: nothing was sent
+            refused = refusal(exc)
+            error = TransportError(
+                f"could not get an OAuth2 token from {self._token_url}: {refused}",
+                retryable=refused.retryable,
+            )
+            raise error from refused  # aiohttp's text carries the proxy's reason unsanitised
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             error = TransportError(
                 f"could not get an OAuth2 token from {self._token_url}: {type(exc).__name__}"

@@ -14,11 +14,29 @@ What this client does:
   then closed; a connection the server closed (or that has unasked-for bytes waiting) is not
   handed out, as far as the socket can tell before the write; the pool never opens more
   connections than callers hold at once (the Sender bounds that by its concurrency);
-- addresses looked up once and cached for ``dns_ttl`` seconds, tried in the order given;
+- addresses looked up once and cached for ``dns_ttl`` seconds, tried by happy eyeballs
+  (RFC 8305, through aiohappyeyeballs: the next address after 250 ms, IPv6 and IPv4
+  alternating), so one that never answers costs a quarter of a second, not the timeout;
+- through an HTTP proxy when given one (``_proxy.py``): absolute-form requests for
+  ``http://``, a ``CONNECT`` tunnel then TLS for ``https://``;
 - TLS through :mod:`ssl` with the server's name checked (unless verification is turned off);
-- answers framed by ``Content-Length``, ``Transfer-Encoding: chunked`` or the end of the
-  connection; ``1xx`` interim answers skipped; ``gzip``/``deflate`` bodies inflated; heads and
-  bodies bounded in size;
+- answers parsed by llhttp, Node.js's HTTP parser, through httptools'
+  ``HttpResponseParser`` (the binding uvicorn uses; aiohttp has its own copy): strict about
+  what it refuses — CR, LF or NUL in header values, anything but a token as a header name,
+  versions other than HTTP/1.0 and 1.1, ``Content-Length`` beside ``Transfer-Encoding`` —
+  and told to accept, as aiohttp does for responses, lines ended by a bare LF and spaces
+  after a chunk's size. On top of it, bwmsg: finds each head's end itself and feeds it whole,
+  up to :data:`MAX_HEAD` bytes; unfolds obs-folded header lines (RFC 9112 §5.2) and takes
+  repeated equal ``Content-Length`` lines as one, both refused by llhttp; refuses a NUL in the
+  reason phrase, an unasked-for ``101`` and transfer codings other than ``chunked``; skips
+  other ``1xx`` interim answers; bounds bodies by :data:`MAX_BODY` (inflated ``gzip`` and
+  ``deflate`` ones too) and chunk framing by :data:`MAX_HEAD`; ends a body framed by the end
+  of the connection at the close; and cuts the reason phrase to :data:`MAX_REASON` characters
+  without control characters, so that it is safe to print;
+- a connection reused only after an answer that allows it (not ``Connection: close``, not
+  HTTP/1.0 without keep-alive, no framing by the close, no bytes beyond the answer), and
+  never kept idle longer than the server's ``Keep-Alive: timeout`` less
+  :data:`KEEPALIVE_MARGIN`;
 - failures classified by what the server may have seen: :class:`ConnectError` (nothing was
   written), :class:`ExchangeError` (the request was written, no whole answer came back),
   :class:`asyncio.TimeoutError` (no whole answer in time). A body cut off after a complete
@@ -28,14 +46,20 @@ What this client does:
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 import select
 import socket
 import ssl as ssl_module
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+import aiohappyeyeballs
+import httptools
 from yarl import URL
+
+from ._proxy import Proxy, TunnelError, open_tunnel
 
 __all__ = ["MAX_BODY", "MAX_HEAD", "Answer", "ConnectError", "Connection", "ExchangeError", "Pool"]
 
@@ -78,25 +102,54 @@ class Answer:
         self.body = body
 
 
-# How an answer's body is framed.
-_NONE, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
+MAX_REASON = 100
+"""The most characters of a reason phrase kept in :attr:`Answer.reason` (cut with ``...``)."""
+KEEPALIVE_MARGIN = 1.0
+"""Seconds taken off a server's ``Keep-Alive: timeout=N`` (but at most half of N): a request
+written just before the server's timer fires would meet a closing connection."""
+
+_LENIENT = {
+    # What a client must accept from servers and llhttp refuses by default (aiohttp sets these
+    # too for responses): lines ended by a bare LF, spaces or tabs after a chunk's size. Not
+    # lenient_headers: it would let CR, NUL and other controls into header values.
+    "lenient_optional_cr_before_lf": True,
+    "lenient_spaces_after_chunk_size": True,
+}
+_FOLD = re.compile(rb"\r?\n[ \t]+")
+# llhttp's words for what _mended() mends.
+_MENDABLE = frozenset(("Unexpected whitespace after header value", "Duplicate Content-Length"))
+_KEEPALIVE_TIMEOUT = re.compile(r"(?:^|[\s,;])timeout\s*=\s*\"?(\d{1,9})", re.IGNORECASE)
+# What a reason phrase loses to become printable: control characters (C0, DEL, C1) and the
+# soft hyphen are dropped, a tab and a no-break space become a space.
+_UNPRINTABLE: dict[int, str | None] = dict.fromkeys((*range(0x20), *range(0x7F, 0xA0), 0xAD))
+_UNPRINTABLE.update({0x09: " ", 0xA0: " "})
 
 
 class Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection: writes a request, parses the answer, says if it can be reused."""
+    """One HTTP/1.1 connection: writes a request, parses the answer, says if it can be reused.
+
+    The parser is llhttp's (httptools' ``HttpResponseParser``, calling the ``on_*`` methods);
+    each head is handed to it whole, once bwmsg has found its end (see :meth:`_read_heads`).
+    ``keepalive`` is how long the server keeps the connection idle (with a margin), when it
+    said so in a ``Keep-Alive`` header; otherwise infinity.
+    """
 
     __slots__ = (
         "_answer",
-        "_buffer",
-        "_chunk_left",
-        "_chunk_state",
-        "_framing",
-        "_left",
+        "_done",
+        "_headers",
+        "_parser",
         "_parts",
+        "_pending",
         "_poll",
+        "_reason",
+        "_received",
         "_scan",
+        "_size",
+        "_until_close",
         "closed",
         "idle_since",
+        "keepalive",
         "on_lost",
         "reusable",
         "transport",
@@ -109,19 +162,19 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.reusable = True
         self.idle_since = 0.0
+        self.keepalive = math.inf
         self.on_lost: asyncio.Future[None] | None = None
         self._poll: Any = None
-        self._buffer = bytearray()
+        self._parser = _new_parser(self)
+        self._pending = b""  # the start of a head whose end has not come yet
+        self._scan = 0  # where in it to resume looking for the end
         self._reset()
+        self.on_message_begin()
 
     def _reset(self) -> None:
-        self._answer: Answer | None = None  # set once the head is parsed
-        self._framing = _NONE
-        self._left = 0
-        self._parts: list[bytes] = []
-        self._chunk_state = 0  # 0: size line, 1: data, 2: CRLF after data, 3: trailers
-        self._chunk_left = 0
-        self._scan = 0  # where to resume looking for the end of the head
+        self._answer: Answer | None = None  # set once the final head is parsed
+        self._done = False  # the parser reached the end of the current message
+        self._received = 0  # bytes fed to the parser after the final head
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -146,16 +199,24 @@ class Connection(asyncio.Protocol):
             # Bytes nobody asked for: the connection's state is unknown, so it is not reused.
             self.abort()
             return
-        buffer = self._buffer
-        buffer += data
         try:
-            while self._answer is None:  # more than one head when 1xx answers come first
-                if not self._parse_head():
-                    return
-            if self._parse_body():
-                self._complete()
-        except _Malformed as exc:
-            self._fail(ExchangeError(f"malformed answer from the server: {exc}"))
+            if self._answer is None:
+                self._read_heads(data)
+            else:
+                self._received += len(data)
+                self._parser.feed_data(data)
+            if not self._done and self._received - self._size > MAX_HEAD:
+                # llhttp does not bound chunk size lines, extensions or trailers.
+                raise _Malformed(f"the chunk framing takes more than {MAX_HEAD} bytes")
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade, _Malformed) as exc:
+            if not self._done:
+                error = ExchangeError(f"malformed answer from the server: {_why(exc)}")
+                error.__cause__ = exc
+                self._fail(error)
+                return
+            self.reusable = False  # bytes beyond the answer: the stream cannot be trusted
+        if self._done:
+            self._complete()
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close itself: connection_lost follows
@@ -171,18 +232,16 @@ class Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         answer = self._answer
-        if answer is not None and self._framing == _UNTIL_CLOSE:
-            self._parts.append(bytes(self._buffer))  # the close ends the body
-            self._buffer.clear()
-            self._complete()
-        elif answer is not None:
-            answer.body = None  # the head came whole, the body was cut off
-            self._finish(answer)
-        else:
+        if answer is None:
             reason = f": {exc}" if exc else ""
             waiter.set_exception(
                 ExchangeError(f"the connection closed before an answer came{reason}")
             )
+        elif self._until_close:
+            self._complete()  # the close ends the body
+        else:
+            answer.body = None  # the head came whole, the body was cut off
+            self._finish(answer)
 
     # -- used by the pool ---------------------------------------------------------------------
 
@@ -214,168 +273,117 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    # -- parsing ------------------------------------------------------------------------------
+    # -- heads: found here, parsed by llhttp --------------------------------------------------
 
-    def _parse_head(self) -> bool:
-        buffer = self._buffer
-        end = buffer.find(b"\r\n\r\n", self._scan)
-        if end < 0 or end > MAX_HEAD:
-            if len(buffer) > MAX_HEAD:
-                raise _Malformed(f"the head is longer than {MAX_HEAD} bytes")
-            self._scan = max(0, len(buffer) - 3)
-            return False
-        head = buffer[:end].decode("latin-1")
-        del buffer[: end + 4]
-        self._scan = 0
-        lines = head.split("\r\n")
-        status_line = lines[0]
-        code = status_line[9:12]
-        if (
-            not status_line.startswith("HTTP/1.")
-            or len(status_line) < 12
-            or status_line[8:9] != " "
-            or status_line[12:13] not in ("", " ")
-            or not code.isdigit()
-            or not code.isascii()
-        ):
-            raise _Malformed(f"bad status line {status_line[:80]!r}")
-        status = int(code)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep or not name or name[-1] in " \t" or name[0] in " \t":
-                raise _Malformed(f"bad header line {line[:80]!r}")
-            key = name.lower()
-            value = value.strip(" \t")
-            if key in headers:
-                if key == "content-length":
-                    if headers[key] != value:
-                        raise _Malformed("conflicting Content-Length headers")
-                    continue
-                value = f"{headers[key]}, {value}"
-            headers[key] = value
-        if 100 <= status < 200:
-            return True  # an interim answer: the real one follows
-        http10 = status_line[7:8] == "0"
-        tokens = headers.get("connection", "").lower()
-        if ("close" in tokens) or (http10 and "keep-alive" not in tokens):
-            self.reusable = False
-        self._answer = Answer(status, status_line[13:], headers, None)
-        coding = headers.get("transfer-encoding")
-        if status in (204, 304):
-            self._framing = _NONE
-        elif coding is not None:
-            if coding.lower().rsplit(",", 1)[-1].strip() != "chunked":
-                raise _Malformed(f"unsupported Transfer-Encoding {coding!r}")
-            self._framing = _CHUNKED
-        elif "content-length" in headers:
-            length = headers["content-length"]
-            if not (length.isdigit() and length.isascii()):
-                raise _Malformed(f"bad Content-Length {length!r}")
-            self._left = int(length)
-            if self._left > MAX_BODY:
-                raise _Malformed(f"the body is larger than {MAX_BODY} bytes")
-            self._framing = _LENGTH
-        else:
-            self._framing = _UNTIL_CLOSE
-            self.reusable = False
-        return True
-
-    def _parse_body(self) -> bool:
-        """Consume body bytes from the buffer; True once the body is complete."""
-        buffer = self._buffer
-        framing = self._framing
-        if framing == _LENGTH:
-            if len(buffer) < self._left:
-                return False
-            self._parts.append(bytes(buffer[: self._left]))
-            del buffer[: self._left]
-            return True
-        if framing == _NONE:
-            return True
-        if framing == _UNTIL_CLOSE:
-            if len(buffer) > MAX_BODY:
-                raise _Malformed(f"the body is larger than {MAX_BODY} bytes")
-            return False
-        return self._parse_chunks()
-
-    def _parse_chunks(self) -> bool:
-        buffer = self._buffer
+    def _read_heads(self, data: bytes) -> None:
+        """Feed the parser each head in ``data`` (after what earlier reads left) once it has
+        come whole: 1xx interim answers one by one, then the final head with what follows it.
+        An unfinished head is kept for the next read."""
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
         while True:
-            state = self._chunk_state
-            if state == 0:  # size line
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    if len(buffer) > 1024:
-                        raise _Malformed("chunk size line too long")
-                    return False
-                size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
-                del buffer[: end + 2]
-                try:
-                    size = int(size_text, 16)
-                except ValueError:
-                    raise _Malformed(f"bad chunk size {size_text[:20]!r}") from None
-                if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-                    raise _Malformed(f"bad chunk size {size_text[:20]!r}")
-                if size == 0:
-                    self._chunk_state = 3
-                    continue
-                self._left += size
-                if self._left > MAX_BODY:
-                    raise _Malformed(f"the body is larger than {MAX_BODY} bytes")
-                self._chunk_left = size
-                self._chunk_state = 1
-            elif state == 1:  # data
-                if not buffer:
-                    return False
-                take = min(self._chunk_left, len(buffer))
-                self._parts.append(bytes(buffer[:take]))
-                del buffer[:take]
-                self._chunk_left -= take
-                if self._chunk_left:
-                    return False
-                self._chunk_state = 2
-            elif state == 2:  # the CRLF after a chunk's data
-                if len(buffer) < 2:
-                    return False
-                if buffer[:2] != b"\r\n":
-                    raise _Malformed("chunk data not followed by CRLF")
-                del buffer[:2]
-                self._chunk_state = 0
-            else:  # trailers, up to an empty line
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    if len(buffer) > MAX_HEAD:
-                        raise _Malformed("trailers too long")
-                    return False
-                del buffer[: end + 2]
-                if end == 0:
-                    return True
+            end = _head_end(data, self._scan)
+            if end < 0 or end > MAX_HEAD + 4:
+                if len(data) > MAX_HEAD + 3:
+                    raise _Malformed(f"the head is longer than {MAX_HEAD} bytes")
+                self._pending = data
+                self._scan = max(0, len(data) - 2)
+                return
+            self._scan = 0
+            if not data.startswith(b"HTTP/1."):  # llhttp checks the minor version: 0 or 1
+                if not data.startswith((b"\r", b"\n")):
+                    raise _Malformed("the answer is not HTTP/1.1")
+                data = data.lstrip(b"\r\n")  # empty lines before a status line (RFC 9112 §2.2)
+                continue
+            if data[9:10] != b"1":  # the usual: a final head, fed with what follows it
+                self._received = len(data) - end
+                self._feed_head(data, end)
+                return
+            self._feed_head(data[:end], end)
+            if not self._done:
+                raise _Malformed("an interim (1xx) answer with a body")
+            self._done = False
+            data = data[end:]
 
-    def _decoded(self, body: bytes) -> bytes:
-        assert self._answer is not None
-        coding = self._answer.headers.get("content-encoding", "").lower().strip()
-        if coding in ("", "identity"):
-            return body
-        if coding in ("gzip", "x-gzip"):
-            return _inflate(body, 16 + zlib.MAX_WBITS, coding)
-        if coding == "deflate":
-            try:
-                return _inflate(body, zlib.MAX_WBITS, coding)
-            except _Malformed:
-                return _inflate(body, -zlib.MAX_WBITS, coding)  # raw deflate, no zlib header
-        raise _Malformed(f"unsupported Content-Encoding {coding!r}")
+    def _feed_head(self, data: bytes, end: int) -> None:
+        """Feed ``data``: a head (up to ``end``) and what follows it. What llhttp refuses
+        and a client must accept is mended, then fed to a new parser (the old one stopped)."""
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if str(exc) not in _MENDABLE:
+                raise
+            self._answer = None
+            self._parser = _new_parser(self)
+            self._parser.feed_data(_mended(data[:end]) + data[end:])
+
+    # -- llhttp's callbacks -------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._done:  # another message after the answer, in the same read
+            raise _Malformed("bytes after the answer")
+        self._headers: dict[str, str] = {}
+        self._reason = b""
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._until_close = False
+
+    def on_status(self, status: bytes) -> None:
+        # Called once per head: heads are fed whole. llhttp refuses CR and LF in it, not NUL.
+        if b"\0" in status:
+            raise _Malformed("a NUL in the reason phrase")
+        self._reason = status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.lower().decode("latin-1")  # a token: ASCII
+        text = value.rstrip(b" \t").decode("latin-1")  # llhttp took the leading spaces off
+        headers = self._headers
+        if key in headers:
+            text = f"{headers[key]}, {text}"
+        headers[key] = text
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        status = parser.get_status_code()
+        if 100 <= status < 200:
+            if status == 101:
+                raise _Malformed("101 Switching Protocols, and no upgrade was asked for")
+            return  # an interim answer: the real one follows
+        headers = self._headers
+        self._until_close = _framed_by_close(status, headers)
+        if not parser.should_keep_alive():  # Connection: close, HTTP/1.0, framed by the close
+            self.reusable = False
+        if "keep-alive" in headers:
+            self.keepalive = _server_keepalive(headers["keep-alive"])
+        reason = self._reason.decode("latin-1")
+        if len(reason) > MAX_REASON or not reason.isprintable():
+            reason = _safe_reason(reason)
+        self._answer = Answer(status, reason, headers, None)
+        self._headers = {}  # where trailers go, after the last chunk: not kept
+
+    def on_body(self, body: bytes) -> None:
+        size = self._size + len(body)
+        if size > MAX_BODY:
+            raise _Malformed(f"the body is larger than {MAX_BODY} bytes")
+        self._size = size
+        self._parts.append(body)
+
+    def on_message_complete(self) -> None:
+        self._done = True
+
+    # -- the end of an answer -----------------------------------------------------------------
 
     def _complete(self) -> None:
         answer = self._answer
         assert answer is not None
         parts = self._parts
-        try:
-            answer.body = self._decoded(parts[0] if len(parts) == 1 else b"".join(parts))
-        except _Malformed:
-            answer.body = None
-        if self._buffer:
-            self.reusable = False  # more bytes than the answer: the stream cannot be trusted
+        answer.body = parts[0] if len(parts) == 1 else b"".join(parts)
+        if "content-encoding" in answer.headers:
+            try:
+                answer.body = _decoded(answer.headers["content-encoding"], answer.body)
+            except _Malformed:
+                answer.body = None
         self._finish(answer)
 
     def _finish(self, answer: Answer) -> None:
@@ -395,6 +403,111 @@ class Connection(asyncio.Protocol):
 
 class _Malformed(Exception):
     pass
+
+
+def _new_parser(connection: Connection) -> httptools.HttpResponseParser:
+    parser = httptools.HttpResponseParser(connection)
+    parser.set_dangerous_leniencies(**_LENIENT)
+    return parser
+
+
+def _why(exc: Exception) -> str:
+    """What was wrong, for an error message: bwmsg's own words (raised in a callback, which
+    httptools chains as the context) or llhttp's, which are fixed phrases."""
+    cause = exc.__context__ if isinstance(exc, httptools.HttpParserCallbackError) else exc
+    return str(cause if isinstance(cause, _Malformed) else exc)
+
+
+def _head_end(data: bytes, start: int) -> int:
+    """Where the head in ``data`` ends (just past its empty line, after CRLF or a bare LF),
+    searching from ``start``; -1 when it has not come yet."""
+    crlf = data.find(b"\n\r\n", start)
+    lf = data.find(b"\n\n", start, len(data) if crlf < 0 else crlf + 1)
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1
+
+
+def _mended(head: bytes) -> bytes:
+    """``head`` with each obs-fold (a line break then spaces or tabs) made one space, as a
+    client must (RFC 9112 §5.2), and repeated equal Content-Length lines kept once, as RFC 9110
+    §8.6 allows (h11 does). A line starting with whitespace just after the status line folds
+    nothing: it is left for llhttp to refuse."""
+    start = head.find(b"\n") + 1
+    return _one_length(head[:start] + _FOLD.sub(b" ", head[start:]))
+
+
+def _one_length(head: bytes) -> bytes:
+    """``head`` with repeated Content-Length lines kept once; different values are refused."""
+    if head.lower().count(b"content-length") < 2:
+        return head
+    lines = []
+    length: bytes | None = None
+    for line in head.split(b"\n"):
+        name, colon, value = line.partition(b":")
+        if colon and name.lower() == b"content-length":
+            if length is not None:
+                if value.strip(b" \t\r") != length:
+                    raise _Malformed("conflicting Content-Length headers")
+                continue
+            length = value.strip(b" \t\r")
+        lines.append(line)
+    return b"\n".join(lines)
+
+
+def _safe_reason(text: str) -> str:
+    """A reason phrase (Latin-1) safe to print: :meth:`str.isprintable`, at most MAX_REASON
+    characters."""
+    if not text.isprintable():
+        text = text.translate(_UNPRINTABLE)
+    if len(text) > MAX_REASON:
+        text = text[: MAX_REASON - 3] + "..."
+    return text
+
+
+def _excerpt(text: str) -> str:
+    return repr(text[:40] + "..." if len(text) > 40 else text)
+
+
+def _framed_by_close(status: int, headers: dict[str, str]) -> bool:
+    """Whether the body runs to the end of the connection. Refuses a transfer coding other
+    than chunked (llhttp would read to the close) and a Content-Length above MAX_BODY."""
+    if status in (204, 304):
+        return False
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if coding.lower() != "chunked":
+            raise _Malformed(f"unsupported Transfer-Encoding {_excerpt(coding)}")
+        return False
+    length = headers.get("content-length")
+    if length is None:
+        return True
+    if int(length) > MAX_BODY:  # llhttp checked that it is digits
+        raise _Malformed(f"the body is larger than {MAX_BODY} bytes")
+    return False
+
+
+def _server_keepalive(value: str) -> float:
+    """How long a connection may stay idle, by a server's ``Keep-Alive: timeout=N, ...``."""
+    found = _KEEPALIVE_TIMEOUT.search(value)
+    if found is None:
+        return math.inf
+    seconds = int(found.group(1))
+    return max(seconds - KEEPALIVE_MARGIN, seconds / 2)
+
+
+def _decoded(coding: str, body: bytes) -> bytes:
+    coding = coding.lower()
+    if coding in ("", "identity"):
+        return body
+    if coding in ("gzip", "x-gzip"):
+        return _inflate(body, 16 + zlib.MAX_WBITS, coding)
+    if coding == "deflate":
+        try:
+            return _inflate(body, zlib.MAX_WBITS, coding)
+        except _Malformed:
+            return _inflate(body, -zlib.MAX_WBITS, coding)  # raw deflate, no zlib header
+    raise _Malformed(f"unsupported Content-Encoding {_excerpt(coding)}")
 
 
 def _inflate(body: bytes, wbits: int, coding: str) -> bytes:
@@ -428,9 +541,15 @@ class Pool:
         url: the URL requests go to (its scheme, host and port make the origin).
         ssl: as the Sender's ``ssl``: True verifies certificates, an ``SSLContext`` is used as
             given, False turns verification off. Ignored for ``http://``.
-        connect_timeout: the most seconds opening one connection may take.
+        connect_timeout: the most seconds opening one connection may take (the look-up, the
+            TCP connection, a proxy's tunnel and the TLS handshake together).
         keepalive: seconds an idle connection is kept before it is closed.
         dns_ttl: seconds a host name's addresses are cached.
+        proxy: connect through this HTTP proxy: requests in absolute form to it for an
+            ``http://`` URL, a ``CONNECT`` tunnel (then TLS to the origin) for ``https://``.
+        addresses: ``(ip, port)`` pairs to connect to, in this order, instead of looking the
+            name up (the proxy's, with ``proxy``); the URL's host is still the one named in
+            requests and checked against the certificate.
     """
 
     def __init__(
@@ -441,6 +560,8 @@ class Pool:
         connect_timeout: float = 15.0,
         keepalive: float = 10.0,
         dns_ttl: float = 300.0,
+        proxy: Proxy | None = None,
+        addresses: Sequence[tuple[str, int]] | None = None,
     ) -> None:
         if url.scheme not in ("http", "https") or not url.raw_host:
             raise ValueError(f"an http(s) URL is needed, got {url}")
@@ -453,14 +574,27 @@ class Pool:
         self._dns_ttl = dns_ttl
         self._idle: list[Connection] = []
         self._all: set[Connection] = set()
-        self._addresses: list[tuple[int, Any]] | None = None
+        self._addresses: list[AddrInfo] | None = None
         self._addresses_until = 0.0
-        self._lookup: asyncio.Future[list[tuple[int, Any]]] | None = None
+        self._lookup: asyncio.Future[list[AddrInfo]] | None = None
+        self._opening: set[asyncio.Future[Connection]] = set()  # connections being opened
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
         host = f"[{self._host}]" if ":" in self._host else self._host
         default = self._port == (443 if url.scheme == "https" else 80)
         self._authority = host if default else f"{host}:{self._port}"
+        self._origin = f"{host}:{self._port}"
+        # Where connections go: the proxy, or the origin itself.
+        self._proxy = proxy
+        self._tunnel = proxy is not None and self._ssl is not None
+        self._dial_host = proxy.host if proxy is not None else self._host
+        self._dial_port = proxy.port if proxy is not None else self._port
+        self._dial = f"the proxy at {proxy.where}" if proxy is not None else self._origin
+        if addresses is not None:
+            self._addresses = [_addrinfo(ip, port) for ip, port in addresses]
+            self._addresses_until = math.inf
+            if not self._addresses:
+                raise ValueError("addresses, when given, must name at least one address")
 
     @property
     def connections(self) -> int:
@@ -470,12 +604,19 @@ class Pool:
     def head(self, headers: Mapping[str, str]) -> bytes:
         """The start of a POST request to the pool's URL with ``headers``, up to and including
         ``Content-Length: ``: :meth:`post` adds the length and the body."""
-        lines = [f"POST {self._url.raw_path_qs or '/'} HTTP/1.1", f"Host: {self._authority}"]
+        target = self._url.raw_path_qs or "/"
+        lines = []
+        if self._proxy is not None and not self._tunnel:
+            # To a proxy, in absolute form; through a tunnel the origin sees the usual form.
+            target = f"http://{self._authority}{target}"
+            if self._proxy.authorization is not None:
+                lines.append(f"Proxy-Authorization: {self._proxy.authorization}")
+        lines[:0] = [f"POST {target} HTTP/1.1", f"Host: {self._authority}"]
         for name, value in headers.items():
             text = f"{name}{value}"
             if "\r" in text or "\n" in text or ":" in name or not name:
                 raise ValueError(f"header {name!r} cannot be sent: it has a line break or colon")
-            if name.lower() in ("host", "content-length", "transfer-encoding", "connection"):
+            if name.lower() in _POOL_HEADERS:
                 continue  # the pool sets these itself
             lines.append(f"{name}: {value}")
         lines.append("Content-Length: ")
@@ -537,10 +678,17 @@ class Pool:
         finally:
             timer.cancel()
         if connection.reusable and not self._closed:
-            connection.idle_since = loop.time()
+            now = connection.idle_since = loop.time()
             self._idle.append(connection)
-            if self._sweeper is None:
-                self._sweeper = loop.call_at(loop.time() + self._keepalive, self._sweep, loop)
+            sweeper = self._sweeper
+            if sweeper is None:
+                self._sweeper = loop.call_at(now + self._idle_for(connection), self._sweep, loop)
+            elif (
+                connection.keepalive < self._keepalive
+                and sweeper.when() > now + connection.keepalive
+            ):
+                sweeper.cancel()  # the server keeps this one for less: sweep it in time
+                self._sweeper = loop.call_at(now + connection.keepalive, self._sweep, loop)
         else:
             connection.close()
             self._all.discard(connection)
@@ -552,74 +700,96 @@ class Pool:
             connection = idle.pop()  # the newest: the least likely to have been closed
             transport = connection.transport
             if not connection.closed and transport is not None and not transport.is_closing():
-                if loop.time() - connection.idle_since < self._keepalive and not connection.stale():
+                idle_for = loop.time() - connection.idle_since
+                if idle_for < self._idle_for(connection) and not connection.stale():
                     return connection
                 connection.close()
             self._all.discard(connection)
         return None
 
+    def _idle_for(self, connection: Connection) -> float:
+        """How long ``connection`` may stay idle: the pool's keep-alive, or less when the
+        server's ``Keep-Alive: timeout`` said so (see :data:`KEEPALIVE_MARGIN`)."""
+        return min(self._keepalive, connection.keepalive)
+
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         # Close connections idle for longer than keep-alive allows; come back while any remain.
         self._sweeper = None
-        limit = loop.time() - self._keepalive
+        now = loop.time()
         keep = []
         for connection in self._idle:
-            if connection.closed or connection.idle_since <= limit:
+            if connection.closed or connection.idle_since + self._idle_for(connection) <= now:
                 connection.close()
                 self._all.discard(connection)
             else:
                 keep.append(connection)
         self._idle[:] = keep
         if keep and not self._closed:
-            oldest = min(c.idle_since for c in keep)
-            self._sweeper = loop.call_at(oldest + self._keepalive, self._sweep, loop)
+            due = min(c.idle_since + self._idle_for(c) for c in keep)
+            self._sweeper = loop.call_at(due, self._sweep, loop)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Connection:
         if self._closed:
             raise ConnectError("the connection pool is closed", retryable=False)
         connect_by = min(deadline, loop.time() + self._connect_timeout)
-        where = f"{self._host}:{self._port}"
         try:
             addresses = await asyncio.wait_for(
                 self._resolve(loop), max(0.0, connect_by - loop.time())
             )
         except asyncio.TimeoutError:
-            raise ConnectError(f"looking up {self._host} timed out") from None
-        error: Exception | None = None
-        for tried, (family, address) in enumerate(addresses):
-            # Each address left gets an equal share of the time left, so that one that does
-            # not answer (an unreachable IPv6 route, say) leaves time for the next.
-            share = (connect_by - loop.time()) / (len(addresses) - tried)
-            try:
-                _, connection = await asyncio.wait_for(
-                    loop.create_connection(
-                        Connection,
-                        address[0],
-                        address[1],
-                        family=family,
-                        ssl=self._ssl,
-                        server_hostname=self._host if self._ssl is not None else None,
-                    ),
-                    max(0.0, share),
-                )
-            except ssl_module.SSLError as exc:
-                raise ConnectError(f"TLS with {where} failed: {exc}", retryable=False) from exc
-            except asyncio.TimeoutError as exc:
-                error = exc
-                if tried == len(addresses) - 1:
-                    raise ConnectError(f"connecting to {where} timed out") from exc
-                continue
-            except OSError as exc:
-                error = exc
-                continue
-            if self._closed:
-                connection.abort()
-                raise ConnectError("the connection pool is closed", retryable=False)
-            self._all.add(connection)
-            return connection
-        raise ConnectError(f"could not connect to {where}: {error}") from error
+            raise ConnectError(f"looking up {self._dial_host} timed out") from None
+        opening = asyncio.ensure_future(self._open(loop, addresses))
+        self._opening.add(opening)
+        try:
+            connection = await asyncio.wait_for(opening, max(0.0, connect_by - loop.time()))
+        except asyncio.TimeoutError as exc:
+            raise ConnectError(f"connecting to {self._dial} timed out") from exc
+        except asyncio.CancelledError:
+            if opening.cancelled() and self._closed:  # close() stopped it, not our caller
+                raise ConnectError("the connection pool is closed", retryable=False) from None
+            raise
+        finally:
+            self._opening.discard(opening)
+        if self._closed:
+            connection.abort()
+            raise ConnectError("the connection pool is closed", retryable=False)
+        self._all.add(connection)
+        return connection
 
-    async def _resolve(self, loop: asyncio.AbstractEventLoop) -> list[tuple[int, Any]]:
+    async def _open(self, loop: asyncio.AbstractEventLoop, addresses: list[AddrInfo]) -> Connection:
+        """A new connection: TCP to the first address that answers (happy eyeballs: the next
+        address is tried after HAPPY_EYEBALLS_DELAY, without giving up on the earlier ones,
+        alternating IPv6 and IPv4), the proxy's tunnel if any, then TLS."""
+        try:
+            sock = await aiohappyeyeballs.start_connection(
+                addresses, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY, interleave=1
+            )
+        except (OSError, RuntimeError) as exc:  # uvloop may raise RuntimeError
+            raise ConnectError(f"could not connect to {self._dial}: {exc}") from exc
+        try:
+            if self._tunnel:
+                assert self._proxy is not None
+                await open_tunnel(loop, sock, self._proxy, self._host, self._port)
+            _, connection = await loop.create_connection(
+                Connection,
+                sock=sock,
+                ssl=self._ssl,
+                server_hostname=self._host if self._ssl is not None else None,
+            )
+        except BaseException as exc:
+            sock.close()
+            if isinstance(exc, TunnelError):
+                raise ConnectError(str(exc), retryable=exc.retryable) from None
+            if isinstance(exc, ssl_module.SSLError):
+                raise ConnectError(
+                    f"TLS with {self._origin} failed: {exc}", retryable=False
+                ) from exc
+            if isinstance(exc, OSError):
+                raise ConnectError(f"could not connect to {self._dial}: {exc}") from exc
+            raise
+        return connection
+
+    async def _resolve(self, loop: asyncio.AbstractEventLoop) -> list[AddrInfo]:
         if self._addresses is not None and loop.time() < self._addresses_until:
             return self._addresses
         if self._lookup is None or self._lookup.done():
@@ -633,17 +803,20 @@ class Pool:
                 raise ConnectError("the connection pool is closed", retryable=False) from None
             raise
 
-    async def _getaddrinfo(self, loop: asyncio.AbstractEventLoop) -> list[tuple[int, Any]]:
+    async def _getaddrinfo(self, loop: asyncio.AbstractEventLoop) -> list[AddrInfo]:
+        host = self._dial_host
         try:
-            infos = await loop.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+            infos = await loop.getaddrinfo(host, self._dial_port, type=socket.SOCK_STREAM)
         except OSError as exc:
-            raise ConnectError(f"could not look up {self._host}: {exc}") from exc
-        found: list[tuple[int, Any]] = []
-        for family, _type, _proto, _name, address in infos:
-            if (family, address) not in found:
-                found.append((family, address))
+            raise ConnectError(f"could not look up {host}: {exc}") from exc
+        found: list[AddrInfo] = []
+        seen: set[tuple[int, Any]] = set()
+        for family, type_, proto, _name, address in infos:
+            if (family, address) not in seen:
+                seen.add((family, address))
+                found.append((family, type_, proto, "", address))
         if not found:
-            raise ConnectError(f"{self._host} has no address")
+            raise ConnectError(f"{host} has no address")
         self._addresses = found
         self._addresses_until = loop.time() + self._dns_ttl
         return found
@@ -656,6 +829,8 @@ class Pool:
             self._sweeper = None
         if self._lookup is not None and not self._lookup.done():
             self._lookup.cancel()
+        for opening in list(self._opening):
+            opening.cancel()
         connections = [c for c in self._all if c.transport is not None]
         self._all.clear()
         self._idle.clear()
@@ -675,3 +850,22 @@ class Pool:
                 connection.transport.abort()
         if late:
             await asyncio.wait(late, timeout=CLOSE_GRACE)
+
+
+# -- connecting (used by Pool._open) ------------------------------------------------------------
+
+HAPPY_EYEBALLS_DELAY = 0.25
+"""Seconds before the next address is tried while earlier ones are still connecting (RFC 8305
+recommends 250 ms): a filtered IPv6 route costs a quarter of a second, not the timeout."""
+
+AddrInfo = tuple[int, int, int, str, Any]
+"""One address as ``getaddrinfo`` gives it: family, type, protocol, canonical name, address."""
+
+_POOL_HEADERS = frozenset(
+    ("host", "content-length", "transfer-encoding", "connection", "proxy-authorization")
+)
+
+
+def _addrinfo(ip: str, port: int) -> AddrInfo:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    return (family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -18,6 +18,7 @@ import attrs
 from yarl import URL
 
 from . import _convert
+from ._auth import Credentials
 from ._errors import (
     AmbiguousSendError,
     ApiError,
@@ -26,6 +27,7 @@ from ._errors import (
     TransportError,
     api_error_from_response,
 )
+from ._proxy import refusal
 from ._retry import parse_retry_after
 
 if TYPE_CHECKING:
@@ -149,10 +151,20 @@ def build_params(filters: Mapping[str, Any]) -> dict[str, str]:
 
 
 async def list_messages(
-    sender: Sender, filters: Mapping[str, Any], page_size: int | None
+    sender: Sender,
+    filters: Mapping[str, Any],
+    page_size: int | None,
+    *,
+    session: Callable[[], aiohttp.ClientSession],
+    credentials: Credentials,
+    options: Mapping[str, Any],
 ) -> AsyncIterator[MessageSummary]:
-    """Every message matching ``filters``, following ``pageInfo`` to the last page."""
-    session = sender._open()
+    """Every message matching ``filters``, following ``pageInfo`` to the last page.
+
+    ``session`` gives the Sender's session (opening the Sender), ``credentials`` its
+    credentials; ``options`` go to every aiohttp request (timeout, ssl, proxy).
+    """
+    client = session()
     pacer = _pacers.get(sender)
     if pacer is None:
         pacer = _pacers[sender] = _Pacer(LIST_RATE, _BURST)
@@ -162,7 +174,7 @@ async def list_messages(
         params["limit"] = str(page_size)
     seen_tokens: set[str] = set()
     while True:
-        data = await _get(sender, session, pacer, url, params)
+        data = await _get(sender, client, credentials, pacer, url, params, options)
         items = data.get("messages") if isinstance(data, dict) else None
         if not isinstance(items, list):
             items = []
@@ -195,19 +207,20 @@ def _next_token(page: Any) -> str | None:
 async def _get(
     sender: Sender,
     session: aiohttp.ClientSession,
+    credentials: Credentials,
     pacer: _Pacer,
     url: URL,
     params: dict[str, str],
+    options: Mapping[str, Any],
 ) -> Any:
     policy = sender.retry
-    credentials = sender._credentials
     attempt = 0
     renewed = False
     while True:
         attempt += 1
         await pacer.acquire()
         headers = await credentials.headers(session)
-        outcome = await _attempt(sender, session, url, params, headers)
+        outcome = await _attempt(sender, session, url, params, headers, options)
         if not isinstance(outcome, BwmsgError):
             return outcome
         if (
@@ -243,6 +256,7 @@ async def _attempt(
     url: URL,
     params: dict[str, str],
     headers: dict[str, str],
+    options: Mapping[str, Any],
 ) -> Any:
     get_headers = {k: v for k, v in headers.items() if k != "Content-Type"}
     try:
@@ -250,10 +264,9 @@ async def _attempt(
             url,
             params=params,
             headers=get_headers,
-            timeout=sender._client_timeout,
             raise_for_status=False,
             allow_redirects=False,
-            ssl=sender._ssl,
+            **options,
         ) as response:
             status = response.status
             payload = await response.read()
@@ -268,8 +281,15 @@ async def _attempt(
                 reason=response.reason,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
+    except aiohttp.ClientHttpProxyError as exc:  # CONNECT refused: nothing reached the API
+        refused = refusal(exc)
+        error: BwmsgError = TransportError(
+            f"could not list messages at {sender.base_url}: {refused}", retryable=refused.retryable
+        )
+        error.__cause__ = refused  # aiohttp's own text carries the proxy's reason unsanitised
+        return error
     except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        error: BwmsgError = TransportError(f"could not connect to {sender.base_url}: {exc}")
+        error = TransportError(f"could not connect to {sender.base_url}: {exc}")
         error.__cause__ = exc
         return error
     except (asyncio.TimeoutError, aiohttp.ClientError) as exc:

@@ -6,6 +6,7 @@ import asyncio
 import enum
 import logging
 import os
+import re
 import ssl as ssl_module
 from collections import deque
 from collections.abc import (
@@ -22,7 +23,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from . import _convert, _http
+from . import _convert, _http, _proxy
 from ._auth import BasicCredentials, ClientCredentials, Credentials
 from ._errors import (
     AmbiguousSendError,
@@ -55,6 +56,8 @@ DEFAULT_TOKEN_URL = "https://api.bandwidth.com/api/v1/oauth2/token"
 KEEPALIVE_TIMEOUT = 10.0
 
 logger = logging.getLogger("bwmsg")
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _ENV = {
     "account_id": "BW_ACCOUNT_ID",
@@ -110,14 +113,21 @@ class Sender:
         retry: the :class:`~bwmsg.RetryPolicy`.
         timeout: seconds one attempt may take; the first half of it may go to connecting.
         session: an ``aiohttp.ClientSession`` to send through instead of the Sender's own
-            HTTP pool (for a proxy or your own connector settings). The Sender leaves it open
-            when it closes.
+            HTTP pool (for your own connector settings). The Sender leaves it open when it
+            closes, and changes nothing about it: only an explicit ``proxy`` is applied to its
+            requests, the rest is the session's own ``trust_env``.
         trace_configs: ``aiohttp.TraceConfig`` objects (OpenTelemetry's aiohttp
             instrumentation, say): the Sender then sends through an aiohttp session of its own
             that carries them, instead of its HTTP pool. Not allowed with ``session``.
         ssl: TLS settings: True (the default) verifies certificates against the system's
             trust store; an ``ssl.SSLContext`` uses yours (a private CA, client certificates).
             False turns verification off and is meant only for a local test server.
+        proxy: an HTTP proxy for every request (messages, tokens, listing):
+            ``http://[user:pass@]host:port``. An ``https://`` API is reached through it with
+            ``CONNECT``; the credentials are never shown by ``repr``, logs or errors.
+        trust_env: without ``proxy``, take the proxy from ``HTTPS_PROXY``, ``HTTP_PROXY`` or
+            ``ALL_PROXY`` unless ``NO_PROXY`` names the host (either case; read when the
+            Sender is made, as :func:`urllib.request.getproxies` does). False: connect directly.
 
     Raises:
         ValueError: for missing or contradictory settings, naming the setting.
@@ -141,9 +151,10 @@ class Sender:
         session: aiohttp.ClientSession | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         ssl: ssl_module.SSLContext | bool = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
-        if not isinstance(account_id, str) or not account_id.strip():
-            raise ValueError("account_id is required: your Bandwidth account id (BW_ACCOUNT_ID)")
+        check_account_id(account_id, "account_id")
         basic = username is not None or password is not None
         oauth = client_id is not None or client_secret is not None
         if basic and oauth:
@@ -185,6 +196,17 @@ class Sender:
             raise ValueError(
                 f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {base_url!r}"
             )
+        if not isinstance(trust_env, bool):
+            raise ValueError(f"trust_env must be True or False, got {trust_env!r}")
+        explicit = _proxy.parse_proxy(proxy, "proxy") if proxy is not None else None
+        # The proxy of each endpoint (NO_PROXY may exempt one host, not another). A session
+        # given by the user gets only an explicit one: its own trust_env decides the rest.
+        from_env = trust_env and session is None
+        self._proxy = _proxy.choose(root, explicit, from_env)
+        token_proxy = _proxy.choose(URL(token_url), explicit, from_env) if oauth else None
+        self._proxy_options, proxy_headers = _aiohttp_proxy(self._proxy, root)
+        token_options, token_headers = _aiohttp_proxy(token_proxy, URL(token_url))
+        self._proxied = self._proxy is not None or token_proxy is not None
 
         self.account_id = account_id
         self.username = username
@@ -203,6 +225,9 @@ class Sender:
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": f"bwmsg/{_version()}",
+            # Through an http:// proxy every API request carries its credentials (the pool
+            # writes its own and drops this one; aiohttp cannot add it to a plain request).
+            **proxy_headers,
         }
         self._client_timeout = aiohttp.ClientTimeout(total=self.timeout, connect=self.timeout / 2)
         self.client_id = client_id
@@ -218,6 +243,8 @@ class Sender:
                 retry,
                 self._client_timeout,
                 ssl=ssl,
+                request_options=token_options,
+                request_headers=token_headers,
             )
         else:
             assert username is not None
@@ -235,6 +262,7 @@ class Sender:
             "raise_for_status": False,
             "allow_redirects": False,
             "ssl": ssl,
+            **self._proxy_options,
         }
         self._session_headers: dict[str, str] | None = None
         # The Sender's own sends go through bwmsg's HTTP/1.1 pool (see _http.py); a session
@@ -265,6 +293,8 @@ class Sender:
         if {"client_id", "client_secret"} & overrides.keys():
             kwargs.pop("username", None)
             kwargs.pop("password", None)
+        if "account_id" not in overrides and "account_id" in kwargs:
+            check_account_id(kwargs["account_id"], "BW_ACCOUNT_ID")
         kwargs.update(overrides)
         if "account_id" not in kwargs:
             raise ValueError("BW_ACCOUNT_ID is not set (or pass account_id=...)")
@@ -276,9 +306,11 @@ class Sender:
             if self.client_id is None
             else f"client_id={self.client_id!r}"
         )
+        via = f" proxy={self._proxy.where!r}" if self._proxy is not None else ""
         return (
             f"<Sender account_id={self.account_id!r} auth={self._credentials.kind} {who} "
-            f"base_url={self.base_url!r} concurrency={self.concurrency} state={self._state.value}>"
+            f"base_url={self.base_url!r}{via} concurrency={self.concurrency} "
+            f"state={self._state.value}>"
         )
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -314,21 +346,26 @@ class Sender:
                     keepalive_timeout=KEEPALIVE_TIMEOUT,
                     ssl=self._ssl,
                 )
+                # No default headers when a proxy is used: aiohttp sends a session's default
+                # headers to the proxy too, their Authorization as Proxy-Authorization (the
+                # API's password); each request then carries its own.
+                defaults = None if self._proxied else self._credentials.static_headers
                 self._session = aiohttp.ClientSession(
                     connector=connector,
                     trace_configs=self._trace_configs,
                     timeout=self._client_timeout,
-                    headers=self._credentials.static_headers,
+                    headers=defaults,
                     raise_for_status=False,
                 )
-                self._session_headers = self._credentials.static_headers
-                self._post_options = {"allow_redirects": False}
+                self._session_headers = defaults
+                self._post_options = {"allow_redirects": False, **self._proxy_options}
                 if self._trace_configs is None:
                     self._pool = _http.Pool(
                         self._url,
                         ssl=self._ssl,
                         connect_timeout=self.timeout / 2,
                         keepalive=KEEPALIVE_TIMEOUT,
+                        proxy=self._proxy,
                     )
             self._inflight = Limit(self.concurrency)
             self._state = _State.OPENED
@@ -653,6 +690,15 @@ class Sender:
             )
         if isinstance(exc, _http.ExchangeError):
             return _caused(AmbiguousSendError(f"{exc}: the message may have been sent"), exc)
+        if isinstance(exc, aiohttp.ClientHttpProxyError):
+            # The proxy refused CONNECT: nothing was written (the cause: the sanitised text).
+            refused = _proxy.refusal(exc)
+            return _caused(
+                TransportError(
+                    f"could not send to {self.base_url}: {refused}", retryable=refused.retryable
+                ),
+                refused,
+            )
         if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.InvalidURL)):
             # TLS refused (untrusted certificate ...) or a bad URL: nothing was written, and
             # asking again cannot help.
@@ -879,7 +925,15 @@ class Sender:
             "sort": sort,
             **more,
         }
-        return _list_messages(self, filters, page_size)
+        options = {"timeout": self._client_timeout, "ssl": self._ssl, **self._proxy_options}
+        return _list_messages(
+            self,
+            filters,
+            page_size,
+            session=self._open,
+            credentials=self._credentials,
+            options=options,
+        )
 
 
 class _Run:
@@ -1004,6 +1058,31 @@ class _Feed:
     def _end(self, error: Exception | None) -> None:
         self._done = True
         self.error = error
+
+
+def check_account_id(value: object, setting: str) -> str:
+    """``value`` if it can be a Bandwidth account id: letters, digits, ``-`` and ``_``, 1 to
+    64 of them, so that it can never change the path a request goes to.
+
+    Raises:
+        ValueError: naming ``setting`` and the rule.
+    """
+    if isinstance(value, str) and _ACCOUNT_ID.fullmatch(value):
+        return value
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    raise ValueError(
+        f"{setting} must be a Bandwidth account id: letters, digits, '-' and '_' only, "
+        f"1 to 64 characters; got {shown}"
+    )
+
+
+def _aiohttp_proxy(
+    proxy: _proxy.Proxy | None, target: URL
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """aiohttp's request options and extra headers for requests to ``target``."""
+    if proxy is None:
+        return {}, {}
+    return proxy.aiohttp_options(target), proxy.request_headers(target)
 
 
 def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:

@@ -8,6 +8,17 @@ import pytest
 
 from tests.servers import Scripted, scripted_server
 
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test picks up a proxy from the machine's environment (Senders trust it by default);
+    a test about proxies sets the variables it needs."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[Scripted]:
