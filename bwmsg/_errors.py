@@ -37,6 +37,8 @@ from typing import Any
 
 import attrs
 
+from ._printable import printable
+
 __all__ = [
     "AmbiguousSendError",
     "ApiError",
@@ -56,6 +58,8 @@ __all__ = [
 
 # How much of a body that is not JSON is kept in the error's message (the whole is in `.body`).
 _BODY_EXCERPT = 200
+_DESCRIPTION = 500  # characters of a description or field error shown in a message
+_FIELD_ERRORS_SHOWN = 20
 
 
 @attrs.frozen(kw_only=True)
@@ -130,22 +134,25 @@ class ApiError(BwmsgError):
         super().__init__(self._render())
 
     def _render(self) -> str:
+        # The server wrote all of this: the message shows it printable and bounded (the
+        # attributes keep it as it came).
         head = f"HTTP {self.status}"
         if self.reason:
-            head += f" {self.reason}"
+            head += f" {printable(self.reason, 100)}"
         parts = [head]
         if self.type:
-            parts.append(self.type)
+            parts.append(printable(self.type, 100))
         if self.description:
-            parts.append(self.description)
+            parts.append(printable(self.description, _DESCRIPTION))
         elif not self.type and self.body.strip():
-            excerpt = " ".join(self.body.split())
-            if len(excerpt) > _BODY_EXCERPT:
-                excerpt = excerpt[:_BODY_EXCERPT] + "..."
-            parts.append(f"body: {excerpt}")
+            parts.append(f"body: {printable(' '.join(self.body.split()), _BODY_EXCERPT)}")
         text = ": ".join(parts)
-        if self.field_errors:
-            text += "".join(f"\n  - {fe}" for fe in self.field_errors)
+        shown = self.field_errors[:_FIELD_ERRORS_SHOWN]
+        for fe in shown:
+            name, desc = printable(fe.field_name, 100), printable(fe.description, _DESCRIPTION)
+            text += f"\n  - {name}: {desc}"
+        if len(self.field_errors) > len(shown):
+            text += f"\n  ... and {len(self.field_errors) - len(shown)} more field errors"
         return text
 
 

@@ -127,3 +127,36 @@ def test_retry_after_is_kept() -> None:
     error = api_error_from_response(429, b"{}", retry_after=2.5)
     assert isinstance(error, RateLimitedError)
     assert error.retry_after == 2.5
+
+
+def test_a_servers_text_is_printable_and_bounded_in_the_message() -> None:
+    """Escapes, line breaks and bidi overrides from a body are shown, never obeyed; a long
+    description and many field errors are cut; the attributes keep what came."""
+    body = json.dumps(
+        {
+            "type": "x\x1b[31m",
+            "description": "\x1b[2J" + "d" * 2000 + "\nERROR fake log line",
+            "fieldErrors": [
+                {"fieldName": f"f{i}\u202e", "description": "bad\r"} for i in range(30)
+            ],
+        }
+    ).encode()
+    error = api_error_from_response(400, body, reason="Bad\x00Request")
+    text = str(error)
+    lines = text.split("\n")
+    assert all(line.isprintable() for line in lines)
+    assert "\\x1b[2J" in lines[0]
+    assert "ERROR fake log line" not in "\n".join(lines[1:])
+    assert len(lines[0]) < 800
+    assert len(lines) == 1 + 20 + 1
+    assert lines[-1] == "  ... and 10 more field errors"
+    assert "f0\\u202e: bad\\r" in lines[1]
+    assert error.description is not None
+    assert error.description.startswith("\x1b[2J")
+
+
+def test_a_body_that_is_not_json_is_shown_printable() -> None:
+    text = str(api_error_from_response(502, b"<html>\x1b]0;pwned\x07" + b"x" * 500))
+    assert text.isprintable()
+    assert "\\x1b]0;pwned\\x07" in text
+    assert text.endswith("...")

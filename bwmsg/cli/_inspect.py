@@ -11,7 +11,6 @@ import json
 import re
 import sys
 import time
-import unicodedata
 from pathlib import Path
 from typing import IO
 
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .._printable import printable
 from .._privacy import masked
 from ..campaign import DryRunReport, Journal
 from ._common import console, reading
@@ -41,15 +41,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _E164_LIST = re.compile(r"\+[1-9][0-9]{0,14}(?:;\+[1-9][0-9]{0,14})*")
 _SHOWN_INVALID = 20  # reasons printed by a dry run
 _SHOWN_DUPLICATES = 10  # "row 7 repeats row 3" lines printed by a dry run
-
-
-def _visible(text: str, keep_newlines: bool = False) -> str:
-    """``text`` with control characters (a tab, a carriage return, an escape) written as
-    ``\\t``, ``\\r``, ``\\x1b``: seen, never obeyed by the terminal."""
-    return "".join(
-        c if (c == "\n" and keep_newlines) or unicodedata.category(c) != "Cc" else repr(c)[1:-1]
-        for c in text
-    )
 
 
 def _rows(count: int, kind: str = "") -> str:
@@ -120,10 +111,10 @@ def _print_sample(out: Console, report: DryRunReport) -> None:
         _plain(out, f"  {size}, no text")
     else:
         _plain(out, f"  {size}, {len(text):,} characters")
-        for line in _visible(text, keep_newlines=True).split("\n"):
+        for line in printable(text, keep_newlines=True).split("\n"):
             _plain(out, f"  | {line}")
     for url in request.media:
-        _plain(out, f"  media: {_visible(url)}")
+        _plain(out, f"  media: {printable(url)}")
 
 
 def _print_duplicates(out: Console, report: DryRunReport) -> None:
@@ -147,7 +138,7 @@ def _print_invalid(out: Console, report: DryRunReport) -> None:
     _plain(out, f"{_rows(report.invalid_count, 'invalid ')} (not sent):")
     shown = report.invalid[:_SHOWN_INVALID]
     for row, reason in shown:
-        _plain(out, f"  row {row}: {_visible(reason)}")
+        _plain(out, f"  row {row}: {printable(reason)}")
     more = report.invalid_count - len(shown)
     if more:
         _plain(out, f"  ... and {_rows(more, 'more invalid ')}")
