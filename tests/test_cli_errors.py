@@ -154,3 +154,28 @@ def test_a_readonly_journal_is_read_without_a_single_write(tmp_path: Path) -> No
         with pytest.raises(sqlite3.OperationalError):
             db.record([], claim=(1, 2))
     assert digest(path) == before
+
+
+@pytest.mark.parametrize(
+    ("drop", "value", "expected"),
+    [
+        ("BW_ACCOUNT_ID", None, "--account-id"),
+        ("BW_PASSWORD", None, "--username and --password"),
+        ("BW_ACCOUNT_ID", "../admin", "--account-id must be a Bandwidth account id"),
+    ],
+)
+async def test_credential_mistakes_name_the_options(
+    sim: Simulator, drop: str, value: str | None, expected: str
+) -> None:
+    """The command's messages name its options, not the library's argument names."""
+    env = {k: v for k, v in env_for(sim).items() if k != drop}
+    if value is not None:
+        env[drop] = value
+    code, output = await bwmsg_run(
+        env, "send", "--to", "+19195550001", "--from", "+19195550000", "--text", "hi"
+    )
+    assert code == 2
+    assert_one_line_error(output, expected)
+    assert "account_id" not in output
+    assert "username and password" not in output
+    assert sim.accepted == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,13 +105,39 @@ def credential_options(func: Any) -> Any:
     return func
 
 
+# The Sender's settings by the options that give them on the command line.
+_FLAGS = {
+    name: "--" + name.replace("_", "-")
+    for name in (
+        "account_id",
+        "username",
+        "password",
+        "client_id",
+        "client_secret",
+        "application_id",
+        "base_url",
+        "token_url",
+    )
+}
+_SETTING = re.compile(r"\b(" + "|".join(_FLAGS) + r")\b(=\.\.\.)?")
+
+
+def as_flags(message: str) -> str:
+    """A library message with the Sender's argument names written as the command's options
+    (``account_id`` -> ``--account-id``; ``pass account_id=...`` -> ``give --account-id``)."""
+    message = message.replace("pass account_id=...", "give --account-id")
+    return _SETTING.sub(lambda m: _FLAGS[m.group(1)], message)
+
+
 def sender_from(creds: dict[str, Any], **extra: Any) -> Sender:
+    """The Sender the options and the ``BW_*`` environment describe; a usage error naming the
+    option (or variable) to fix otherwise."""
     overrides = {k: v for k, v in creds.items() if v is not None}
     overrides.update({k: v for k, v in extra.items() if v is not None})
     try:
         return Sender.from_env(**overrides)
     except ValueError as exc:
-        raise click.UsageError(f"{exc}") from None
+        raise click.UsageError(as_flags(str(exc))) from None
 
 
 def pop_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
