@@ -59,3 +59,23 @@ async def test_the_demo_names_no_file_it_deleted() -> None:
     assert code == 0, output
     assert "bwmsg-" not in output  # its temporary directory
     assert "--keep" in output
+
+
+async def test_env_file_gives_the_settings_and_the_environment_wins(tmp_path: Path) -> None:
+    async with Simulator() as sim:
+        settings = env_for(sim)
+        env_file = tmp_path / "bw.env"
+        env_file.write_text(
+            "".join(f"{k}={v}\n" for k, v in settings.items() if k.startswith("BW_")),
+            encoding="utf-8",
+        )
+        bare = {k: v for k, v in settings.items() if not k.startswith("BW_")}
+        send: list[str | Path] = ["send", "--env-file", env_file, "--to", "+19195550001"]
+        send += ["--from", "+19195550000"]
+        code, output = await bwmsg_run(bare, *send, "--text", "hi")
+        assert code == 0, output
+        assert len(sim.accepted) == 1
+        code, output = await bwmsg_run({**bare, "BW_PASSWORD": "wrong"}, *send, "--text", "hi")
+        assert code != 0
+        assert "401" in output
+        assert len(sim.accepted) == 1

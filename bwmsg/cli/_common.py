@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from dotenv import dotenv_values
 from rich.console import Console
 
 from .._sender import Sender
@@ -87,8 +89,32 @@ def console(stderr: bool = False) -> Console:
 # -- credentials -------------------------------------------------------------------------------
 
 
+def _load_env_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """``--env-file``: its settings join the environment before any option reads it; a
+    variable already set wins."""
+    if value is None:
+        return
+    try:
+        found = dotenv_values(value, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc}") from None
+    for name, setting in found.items():
+        if setting is not None:
+            os.environ.setdefault(name, setting)
+
+
 def credential_options(func: Any) -> Any:
+    """The options that say which account to send from (each also read from ``BW_*``)."""
     options = [
+        click.option(
+            "--env-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            callback=_load_env_file,
+            is_eager=True,
+            expose_value=False,
+            help="Read settings (BW_ACCOUNT_ID=..., one a line, as in a .env file) from FILE; "
+            "variables already set win.",
+        ),
         click.option("--account-id", envvar="BW_ACCOUNT_ID", help="Account id [BW_ACCOUNT_ID]."),
         click.option("--username", default=None, help="API user [BW_USERNAME]."),
         click.option("--password", default=None, help="API password [BW_PASSWORD]."),
