@@ -221,3 +221,26 @@ def test_callbacks_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="password"):
         Callbacks(url="http://x", username="u")
     assert "secret" not in repr(Callbacks(url="http://x", username="u", password="secret"))
+
+
+async def test_a_receiver_down_for_a_while_still_gets_every_event(receiver: Receiver) -> None:
+    """With no max_attempts, posts are retried with backoff until retry_for has passed."""
+    receiver.fail_next = 12
+    callbacks = Callbacks(url=receiver.url, retry_delay=0.001, max_retry_delay=0.01, retry_for=30)
+    async with Simulator(callbacks=callbacks) as sim:
+        await send(sim)
+        await sim.callbacks_done()
+        assert sim.abandoned_callbacks == []
+    assert sorted(receiver.types) == ["message-delivered", "message-sending"]
+
+
+async def test_a_post_is_given_up_once_retry_for_has_passed(receiver: Receiver) -> None:
+    receiver.fail_next = 1000
+    callbacks = Callbacks(
+        url=receiver.url, retry_delay=0.001, max_retry_delay=0.002, retry_for=0.05
+    )
+    async with Simulator(callbacks=callbacks) as sim:
+        await send(sim)
+        await sim.callbacks_done()
+        assert len(sim.abandoned_callbacks) == 2
+    assert len(receiver.authorization) > 4  # retried, not given up at once

@@ -9,9 +9,11 @@ import signal
 import sys
 
 import aiohttp
+import attrs
 from click.testing import CliRunner
 
 from bwmsg.cli import main
+from bwmsg.simulator import Faults
 
 
 def test_bad_faults_option_is_a_usage_error() -> None:
@@ -72,3 +74,19 @@ async def test_runs_prints_url_and_credentials_and_stops_on_ctrl_c() -> None:
         proc.send_signal(signal.SIGINT)
         _, stderr = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, stderr.decode()
+
+
+def test_simulator_help_lists_every_fault() -> None:
+    """--faults' help names every field of Faults, each with its meaning."""
+    result = CliRunner().invoke(main, ["simulator", "--help"], terminal_width=100)
+    assert result.exit_code == 0
+    listed = result.output.split("Faults (--faults NAME=VALUE,...):")[1]
+    for field in attrs.fields(Faults):
+        assert f"  {field.name} " in listed, field.name
+
+
+def test_callback_credentials_need_a_callback_url() -> None:
+
+    result = CliRunner().invoke(main, ["simulator", "--callback-username", "u", "--port", "0"])
+    assert result.exit_code == 2
+    assert "--callback-url" in result.output

@@ -4,14 +4,71 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import textwrap
+from typing import Any
 
 import click
 
 from .. import _loop
 from ..simulator import Callbacks, Faults, Simulator
-from ._common import listen_problem
+from ._common import as_flags, listen_problem
 
 __all__ = ["simulator"]
+
+
+def _fault_help() -> str:
+    """Every fault ``--faults`` takes, with its meaning, read from :class:`Faults`' own
+    documentation so that the two cannot drift apart."""
+    doc = (Faults.__doc__ or "").split("Args:", 1)[-1]
+    entries: list[list[str]] = []
+    for line in doc.splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        name, sep, rest = text.partition(": ")
+        if sep and name.isidentifier() and len(line) - len(line.lstrip()) <= 8:
+            entries.append([name, rest])
+        elif entries:
+            entries[-1][1] += " " + text
+    lines = []
+    for name, rest in entries:
+        text = " ".join(rest.replace("``", "").split())
+        lines += textwrap.wrap(
+            text, 78, initial_indent=f"  {name:<22} ", subsequent_indent=" " * 25
+        )
+    return "\b\nFaults (--faults NAME=VALUE,...):\n" + "\n".join(lines)
+
+
+_SIMULATOR_OPTIONS = (
+    "username",
+    "password",
+    "faults",
+    "seed",
+    "host",
+    "port",
+    "rate",
+    "queue_size",
+    "client_id",
+    "client_secret",
+    "token_lifetime",
+)
+
+
+def _callbacks(options: dict[str, Any]) -> Callbacks | None:
+    """Where the simulator posts delivery callbacks, and how, from the callback options."""
+    if options["callback_url"] is None:
+        if options["callback_username"] or options["callback_password"]:
+            raise click.UsageError("--callback-username/--callback-password need --callback-url")
+        return None
+    if (options["callback_username"] is None) != (options["callback_password"] is None):
+        raise click.UsageError("give both --callback-username and --callback-password, or neither")
+    return Callbacks(
+        url=options["callback_url"],
+        failed=options["callback_failed"],
+        username=options["callback_username"],
+        password=options["callback_password"],
+        retry_for=options["callback_retry_for"],
+    )
 
 
 def _faults(ctx: click.Context, param: click.Parameter, value: str) -> Faults:
@@ -21,7 +78,7 @@ def _faults(ctx: click.Context, param: click.Parameter, value: str) -> Faults:
         raise click.BadParameter(str(exc)) from None
 
 
-@click.command()
+@click.command(epilog=_fault_help())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, help="Port to listen on (0: any free).")
 @click.option("--username", default="user", show_default=True, help="Basic auth user it accepts.")
@@ -37,51 +94,41 @@ def _faults(ctx: click.Context, param: click.Parameter, value: str) -> Faults:
     callback=_faults,
     metavar="NAME=VALUE,...",
     help="Faults to inject, e.g. 'rate_limited=0.1,server_error=0.05,latency=0.02,"
-    "retry_after=1'. Names: those of bwmsg.simulator.Faults.",
+    "retry_after=1'; every name is listed below.",
 )
 @click.option("--seed", default=None, type=int, help="Seed for reproducible faults.")
 @click.option("--rate", default=None, type=float, help="Account limit in segments per second.")
 @click.option("--queue-size", default=None, type=float, help="Segments the account queue holds.")
 @click.option("--callback-url", default=None, help="Post delivery callbacks to this URL.")
 @click.option("--callback-failed", default=0.0, show_default=True, help="Odds of message-failed.")
-def simulator(
-    host: str,
-    port: int,
-    username: str,
-    password: str,
-    client_id: str,
-    client_secret: str,
-    token_lifetime: float,
-    faults: Faults,
-    seed: int | None,
-    rate: float | None,
-    queue_size: float | None,
-    callback_url: str | None,
-    callback_failed: float,
-) -> None:
+@click.option(
+    "--callback-username",
+    default=None,
+    help="Basic auth user the callbacks carry (with --callback-password), as a receiver "
+    "started with BW_CALLBACK_USERNAME expects.",
+)
+@click.option("--callback-password", default=None, help="Basic auth password the callbacks carry.")
+@click.option(
+    "--callback-retry-for",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds a refused callback is retried (Bandwidth: 24 hours), backing off to 2 s.",
+)
+def simulator(**options: Any) -> None:
     """Run a local Bandwidth simulator until Ctrl-C.
 
     It prints the base URL, the OAuth2 token URL and the credentials it accepts (Basic, or
     OAuth2 client credentials); any account id works.
     """
+    host, port = options["host"], options["port"]
     try:
-        callbacks = Callbacks(url=callback_url, failed=callback_failed) if callback_url else None
         sim = Simulator(
-            username=username,
-            password=password,
-            faults=faults,
-            seed=seed,
-            host=host,
-            port=port,
-            rate=rate,
-            queue_size=queue_size,
-            callbacks=callbacks,
-            client_id=client_id,
-            client_secret=client_secret,
-            token_lifetime=token_lifetime,
+            **{name: options[name] for name in _SIMULATOR_OPTIONS},
+            callbacks=_callbacks(options),
         )
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(as_flags(str(exc))) from None
     try:
         with contextlib.suppress(KeyboardInterrupt):
             _loop.run(_serve(sim))

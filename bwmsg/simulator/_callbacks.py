@@ -45,7 +45,9 @@ class Callbacks:
     ``message-sending`` and then ``message-delivered`` or ``message-failed`` (with an
     ``errorCode``), each as a JSON array of one event, like Bandwidth's status callbacks. A post
     that fails (connection error or a status other than 2xx) is retried; like the real service,
-    delivery is at least once.
+    delivery is at least once. Bandwidth keeps retrying a callback for 24 hours; the simulator
+    keeps the same shape (backoff doubling up to a cap) compressed in time: ``retry_for``
+    seconds, a minute by default, so that a receiver down for a while still gets every event.
 
     Args:
         url: the application's callback URL.
@@ -57,8 +59,12 @@ class Callbacks:
         duplicate: the fraction of posts sent twice.
         reorder: the fraction of messages whose final event is posted before
             ``message-sending``.
-        max_attempts: attempts per post, the first included.
-        retry_delay: seconds before the first retry; doubled for each further one.
+        max_attempts: attempts per post, the first included; None (the default) for as many
+            as ``retry_for`` allows.
+        retry_delay: seconds before the first retry; doubled for each further one, up to
+            ``max_retry_delay``.
+        max_retry_delay: the longest wait between two attempts.
+        retry_for: seconds after its first attempt that a post is given up.
         timeout: seconds one post may take.
         workers: posts in flight at once.
     """
@@ -70,8 +76,12 @@ class Callbacks:
     error_codes: tuple[int, ...] = attrs.field(default=tuple(DEFAULT_ERROR_CODES), converter=_codes)
     duplicate: float = attrs.field(default=0.0, validator=fraction)
     reorder: float = attrs.field(default=0.0, validator=fraction)
-    max_attempts: int = attrs.field(default=5, validator=positive_int)
+    max_attempts: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(positive_int)
+    )
     retry_delay: float = attrs.field(default=0.05, validator=non_negative)
+    max_retry_delay: float = attrs.field(default=2.0, validator=non_negative)
+    retry_for: float = attrs.field(default=60.0, validator=non_negative)
     timeout: float = attrs.field(default=5.0, validator=non_negative)
     workers: int = attrs.field(default=4, validator=positive_int)
 
@@ -211,24 +221,31 @@ class CallbackPoster:
             token = f"{settings.username}:{settings.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
         data = json.dumps(events, separators=(",", ":")).encode()
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + settings.retry_for
+        delay, attempt = settings.retry_delay, 0
+        while True:
+            attempt += 1
+            if await self._attempt(data, headers, settings):
+                self.delivered.append(events)
+                return
+            out_of_attempts = settings.max_attempts is not None and attempt >= settings.max_attempts
+            if out_of_attempts or loop.time() + delay > give_up:
+                self.abandoned.append(events)
+                return
+            await asyncio.sleep(delay)
+            delay = min(max(delay * 2, 0.001), settings.max_retry_delay)
+
+    async def _attempt(self, data: bytes, headers: dict[str, str], settings: Callbacks) -> bool:
+        """Post once; True when the receiver took it (a 2xx)."""
+        assert self._session is not None
+        self.attempts += 1
         timeout = aiohttp.ClientTimeout(total=settings.timeout or None)
-        delay = settings.retry_delay
-        for attempt in range(1, settings.max_attempts + 1):
-            self.attempts += 1
-            try:
-                async with self._session.post(
-                    settings.url,
-                    data=data,
-                    headers=headers,
-                    timeout=timeout,
-                ) as response:
-                    await response.read()
-                    if 200 <= response.status < 300:
-                        self.delivered.append(events)
-                        return
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                pass
-            if attempt < settings.max_attempts and delay > 0:
-                await asyncio.sleep(delay)
-                delay *= 2
-        self.abandoned.append(events)
+        try:
+            async with self._session.post(
+                settings.url, data=data, headers=headers, timeout=timeout
+            ) as response:
+                await response.read()
+                return 200 <= response.status < 300
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False

@@ -610,7 +610,8 @@ class Simulator:
 
     @property
     def abandoned_callbacks(self) -> list[list[dict[str, Any]]]:
-        """Callback posts given up after ``Callbacks.max_attempts`` failures."""
+        """Callback posts given up (after ``Callbacks.max_attempts`` failures, or once
+        ``Callbacks.retry_for`` seconds had passed)."""
         return self._poster.abandoned if self._poster is not None else []
 
     @property
