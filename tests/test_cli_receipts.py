@@ -70,3 +70,41 @@ async def test_reconcile_command(tmp_path: Path) -> None:
     assert f"unknown rows checked: {unknown}; found (now sent): {unknown};" in out
     with Journal(journal) as db:
         assert db.counts()["unknown"] == 0
+
+
+async def test_run_with_receipts_waits_until_every_receipt_came(tmp_path: Path) -> None:
+    """--receipts keeps listening after the last send until every sent row has its receipt."""
+    listen = f"127.0.0.1:{free_port()}"
+    journal = tmp_path / "j.db"
+    callbacks = Callbacks(url=f"http://{listen}/callbacks", failed=0.2)
+    async with Simulator(seed=7, callbacks=callbacks, faults=Faults(latency=0.002)) as sim:
+        args = run_args(write_csv(tmp_path / "r.csv", 40), journal, "--receipts", listen)
+        code, out = await bwmsg(sim, *args)
+        assert code == 0, out
+        assert sim.abandoned_callbacks == []
+    assert "0 still awaited" in out
+    with Journal(journal) as db:
+        assert db.receipt_counts()["awaiting"] == 0
+
+
+async def test_receipts_survive_an_outage_of_the_receiver(tmp_path: Path) -> None:
+    """The run stops listening at once (--receipts-wait 0); the simulator retries the refused
+    callbacks, as Bandwidth does, until `campaign receipts` listens again: none is lost."""
+    listen = f"127.0.0.1:{free_port()}"
+    journal = tmp_path / "j.db"
+    callbacks = Callbacks(url=f"http://{listen}/callbacks", max_retry_delay=0.2)
+    async with Simulator(seed=8, callbacks=callbacks) as sim:
+        args = run_args(write_csv(tmp_path / "r.csv", 30), journal, "--receipts", listen)
+        code, out = await bwmsg(sim, *args, "--receipts-wait", "0")
+        assert code == 0, out
+        with Journal(journal) as db:
+            left = db.receipt_counts()["awaiting"]
+        code, out = await bwmsg(
+            sim, "campaign", "receipts", journal, "--listen", listen, "--until-settled"
+        )
+        assert code == 0, out
+        await sim.callbacks_done()
+        assert sim.abandoned_callbacks == []
+    assert left > 0  # the outage was real: receipts were still to come when the run ended
+    with Journal(journal) as db:
+        assert db.receipt_counts() == {"delivered": 30, "failed": 0, "awaiting": 0}

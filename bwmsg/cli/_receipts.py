@@ -17,6 +17,7 @@ import click
 from .. import _loop
 from .._errors import BwmsgError
 from ..campaign import Journal, JournalBusy, reconcile
+from ..campaign._listener import Settling
 from ..campaign._reconcile import MARGIN
 from ._common import (
     EXIT_BUSY,
@@ -30,10 +31,6 @@ from ._common import (
 from ._inspect import print_receipts
 
 __all__ = ["campaign_receipts", "campaign_reconcile"]
-
-
-def _awaiting(db: Journal) -> int:
-    return db.receipt_counts()["awaiting"]
 
 
 def _receiver_options(prefix: str) -> Callable[[Any], Any]:
@@ -99,10 +96,7 @@ def campaign_receipts(
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, done.set)
-
-        def check(db: Journal) -> None:
-            if until_settled and _awaiting(db) == 0:
-                done.set()
+        settling = Settling()
 
         async with contextlib.AsyncExitStack() as stack:
             server = await start_listener(
@@ -113,13 +107,19 @@ def campaign_receipts(
                 path=callback_path,
                 username=callback_username,
                 password=callback_password,
-                on_event=check,
+                on_event=settling,
             )
             out.print(f"listening for callbacks on {server.url}", highlight=False)
-            with Journal(journal) as db:
-                check(db)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(done.wait(), duration)
+            waits = [asyncio.ensure_future(done.wait())]
+            if until_settled:
+                with Journal(journal) as db:
+                    settling.arm(db)
+                waits.append(asyncio.ensure_future(settling.settled.wait()))
+            try:
+                await asyncio.wait(waits, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
             received = server.receiver.received
         out.print(f"{received:,} events received")
         with Journal(journal) as db:

@@ -26,6 +26,7 @@ from .._sender import DEFAULT_BASE_URL, Sender
 from .._throttle import RateLimit
 from ..campaign import (
     InputError,
+    Journal,
     JournalBusy,
     JournalMismatch,
     PreflightError,
@@ -35,6 +36,7 @@ from ..campaign import (
     run_campaign,
 )
 from ..campaign._input import read_text_template
+from ..campaign._listener import Settling
 from ..campaign._numbers import check_country
 from ._common import (
     EXIT_BUSY,
@@ -198,6 +200,14 @@ def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | No
     help="Listen for delivery callbacks here while sending (path /callbacks; Basic auth from "
     "BW_CALLBACK_USERNAME / BW_CALLBACK_PASSWORD).",
 )
+@click.option(
+    "--receipts-wait",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="With --receipts: after the last send, keep listening this many seconds at most for "
+    "the receipts still to come (Ctrl-C stops waiting).",
+)
 @credential_options
 def campaign_run(**kwargs: Any) -> None:
     """Send one message per row of RECIPIENTS (CSV with a header, or JSON Lines).
@@ -262,7 +272,7 @@ def campaign_run(**kwargs: Any) -> None:
                 options,
                 kwargs["quiet"],
                 out,
-                kwargs["receipts"],
+                (kwargs["receipts"], kwargs["receipts_wait"]) if kwargs["receipts"] else None,
             )
         )
     except KeyboardInterrupt:  # before the run's own handlers were in place: nothing was sent
@@ -366,7 +376,7 @@ async def _run(
     options: dict[str, Any],
     quiet: bool,
     out: Console,
-    receipts: tuple[str, int] | None = None,
+    receipts: tuple[tuple[str, int], float] | None = None,
 ) -> int:
     stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -375,14 +385,16 @@ async def _run(
     try:
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(sender)
+            settling = Settling()
             if receipts:
                 await start_listener(
                     stack,
                     "--receipts",
                     journal,
-                    receipts,
+                    receipts[0],
                     username=os.environ.get("BW_CALLBACK_USERNAME") or None,
                     password=os.environ.get("BW_CALLBACK_PASSWORD") or None,
+                    on_event=settling,
                 )
             with Display(quiet) as display:
                 summary = await run_campaign(
@@ -395,6 +407,9 @@ async def _run(
                     progress=display,
                     **options,
                 )
+            interrupted = bool(signals.seen)
+            if receipts and summary.sent and not interrupted:
+                await _await_receipts(settling, journal, receipts[1], stop, out)
     except JournalBusy as exc:
         console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return EXIT_BUSY
@@ -407,4 +422,28 @@ async def _run(
         return EXIT_JOURNAL
     finally:
         signals.remove(loop)
-    return report(out, summary, journal, interrupted=bool(signals.seen))
+    return report(out, summary, journal, interrupted=interrupted)
+
+
+async def _await_receipts(
+    settling: Settling, journal: Path, wait: float, stop: asyncio.Event, out: Console
+) -> None:
+    """Keep the listener open until every sent row has its receipt, ``wait`` seconds have
+    passed, or a Ctrl-C (``stop``)."""
+    with Journal(journal) as db:
+        left = settling.arm(db)
+    if not left or not wait:
+        return
+    out.print(f"waiting up to {wait:g}s for {left:,} receipts (Ctrl-C to stop waiting)")
+    waits = [asyncio.ensure_future(e.wait()) for e in (settling.settled, stop)]
+    try:
+        await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in waits:
+            future.cancel()
+    with Journal(journal) as db:
+        counts = db.receipt_counts()
+    out.print(
+        f"receipts: {counts['delivered']:,} delivered, {counts['failed']:,} failed, "
+        f"{counts['awaiting']:,} still awaited (bwmsg campaign receipts keeps listening)"
+    )
