@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Callbacks, Faults, Simulator
-from tests.cli_helpers import write_csv
+from tests.cli_helpers import Command, env_for, write_csv
 from tests.test_cli_campaign import bwmsg, run_args
 
 
@@ -108,3 +108,27 @@ async def test_receipts_survive_an_outage_of_the_receiver(tmp_path: Path) -> Non
     assert left > 0  # the outage was real: receipts were still to come when the run ended
     with Journal(journal) as db:
         assert db.receipt_counts() == {"delivered": 30, "failed": 0, "awaiting": 0}
+
+
+async def test_receipts_may_start_before_the_run(tmp_path: Path) -> None:
+    """`campaign receipts --until-settled` started first creates nothing, then records every
+    receipt of the run and ends once the run has ended and nothing is awaited."""
+    listen = f"127.0.0.1:{free_port()}"
+    journal = tmp_path / "j.db"
+    callbacks = Callbacks(url=f"http://{listen}/callbacks", failed=0.25)
+    async with Simulator(seed=9, callbacks=callbacks) as sim:
+        env = env_for(sim)
+        receipts = await Command.start(
+            env, "campaign", "receipts", journal, "--listen", listen, "--until-settled"
+        )
+        await receipts.wait_for_output(lambda out: "waiting for campaign run" in out, 30)
+        assert not journal.exists()
+        code, out = await bwmsg(sim, *run_args(write_csv(tmp_path / "r.csv", 25), journal))
+        assert code == 0, out
+        assert await receipts.finish(60) == 0, receipts.output
+        assert sim.abandoned_callbacks == []
+    with Journal(journal) as db:
+        counts = db.receipt_counts()
+    assert counts["awaiting"] == 0
+    assert counts["delivered"] + counts["failed"] == 25
+    assert "events received" in receipts.output

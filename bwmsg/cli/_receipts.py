@@ -17,7 +17,7 @@ import click
 from .. import _loop
 from .._errors import BwmsgError
 from ..campaign import Journal, JournalBusy, reconcile
-from ..campaign._listener import Settling
+from ..campaign._listener import Settling, arm_when_sent
 from ..campaign._reconcile import MARGIN
 from ._common import (
     EXIT_BUSY,
@@ -61,7 +61,7 @@ def _receiver_options(prefix: str) -> Callable[[Any], Any]:
 
 
 @click.command("receipts")
-@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("journal", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--listen",
     required=True,
@@ -84,7 +84,8 @@ def campaign_receipts(
     """Listen for Bandwidth's callbacks and record delivery receipts in JOURNAL.
 
     Point the messaging application's callback URL at http://HOST:PORT/callbacks. Runs until
-    Ctrl-C, --duration, or (--until-settled) until every sent row has its receipt.
+    Ctrl-C, --duration, or (--until-settled) until the run has ended and every sent row has its
+    receipt. It may start before `campaign run` makes JOURNAL: it creates nothing, and waits.
     """
     if (callback_username is None) != (callback_password is None):
         raise click.UsageError("give both --username and --password, or neither")
@@ -110,20 +111,25 @@ def campaign_receipts(
                 on_event=settling,
             )
             out.print(f"listening for callbacks on {server.url}", highlight=False)
-            waits = [asyncio.ensure_future(done.wait())]
+            if not journal.exists():  # noqa: ASYNC240
+                out.print(f"{journal} does not exist yet: waiting for campaign run to make it")
+            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(done.wait())]
             if until_settled:
-                with Journal(journal) as db:
-                    settling.arm(db)
+                waits.append(asyncio.ensure_future(arm_when_sent(settling, journal)))
                 waits.append(asyncio.ensure_future(settling.settled.wait()))
             try:
-                await asyncio.wait(waits, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+                # Until a stop, or settled (arming alone ends nothing).
+                await asyncio.wait(
+                    [waits[0], waits[-1]], timeout=duration, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 for wait in waits:
                     wait.cancel()
             received = server.receiver.received
         out.print(f"{received:,} events received")
-        with Journal(journal) as db:
-            print_receipts(out, db)
+        if journal.exists():  # noqa: ASYNC240
+            with Journal(journal) as db:
+                print_receipts(out, db)
 
     _loop.run(go())
 
