@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from aiohttp import web
@@ -677,39 +677,70 @@ class Simulator:
         return web.Response(status=204)
 
     async def _handle(self, request: web.Request) -> web.Response:
+        """``POST .../messages``: auth, a fault maybe, the body's checks, then accept."""
         raw = await request.read()
-        header = request.headers.get("Authorization")
-        if not self._authorized(header):
-            bearer = header is not None and header.partition(" ")[0].lower() == "bearer"
-            return self._answer(
-                401, _UNAUTHORIZED, _BEARER_CHALLENGE if bearer else _BASIC_CHALLENGE
-            )
-
+        refused = self._unauthorized(request.headers.get("Authorization"))
+        if refused is not None:
+            return refused
         fault = ""
         if self._faulty:
-            faults = self._faults
-            draw = self._rng.random()
-            latency = faults.draw_latency(self._rng)
-            if latency > 0:
-                await asyncio.sleep(latency)
-            t = self._thresholds
-            if draw < t[4]:
-                if draw < t[0]:
-                    return self._drop(request, "drop_before_accept")
-                if draw < t[1]:
-                    return self._rate_limited()
-                if draw < t[2]:
-                    status = self._rng.choice(faults.server_error_statuses)
-                    body = _SERVER_ERRORS.get(status) or _error_body(
-                        "server-error", f"Simulated server error {status}."
-                    )
-                    return self._answer(status, body)
-                fault = "drop_after_accept" if draw < t[3] else "slow"
-                if fault == "slow" and not faults.slow_accepts:
-                    await self._slow_wait(faults.slow_delay)
-                    self.counts["slow"] += 1
-                    return self._answer(503, _SERVER_ERRORS[503])
+            answer, fault = await self._draw_fault(request)
+            if answer is not None:
+                return answer
+        body = self._body(request, raw)
+        if isinstance(body, web.Response):
+            return body
+        message = self._message(body)
+        throttle = self._throttle
+        recipients = len(message["to"])
+        if throttle is not None and not throttle.admit(message["segmentCount"] * recipients):
+            self.counts["throttled"] += 1
+            return self._rate_limited()
+        self._record(request, message, body, raw)
+        if fault == "drop_after_accept":
+            return self._drop(request, fault)
+        if fault == "slow":
+            self.counts["slow"] += 1
+            await self._slow_wait(self._faults.slow_delay)
+        return self._answer(202, _dumps(message))
 
+    def _unauthorized(self, header: str | None) -> web.Response | None:
+        """A 401 (with the challenge the client's scheme calls for), or None."""
+        if self._authorized(header):
+            return None
+        bearer = header is not None and header.partition(" ")[0].lower() == "bearer"
+        return self._answer(401, _UNAUTHORIZED, _BEARER_CHALLENGE if bearer else _BASIC_CHALLENGE)
+
+    async def _draw_fault(self, request: web.Request) -> tuple[web.Response | None, str]:
+        """The latency, then at most one fault: an answer that ends the request now, or the
+        fault that comes after accepting (``drop_after_accept``, ``slow``), or none."""
+        faults = self._faults
+        draw = self._rng.random()
+        latency = faults.draw_latency(self._rng)
+        if latency > 0:
+            await asyncio.sleep(latency)
+        t = self._thresholds
+        if draw >= t[4]:
+            return None, ""
+        if draw < t[0]:
+            return self._drop(request, "drop_before_accept"), ""
+        if draw < t[1]:
+            return self._rate_limited(), ""
+        if draw < t[2]:
+            status = self._rng.choice(faults.server_error_statuses)
+            body = _SERVER_ERRORS.get(status) or _error_body(
+                "server-error", f"Simulated server error {status}."
+            )
+            return self._answer(status, body), ""
+        fault = "drop_after_accept" if draw < t[3] else "slow"
+        if fault == "slow" and not faults.slow_accepts:
+            await self._slow_wait(faults.slow_delay)
+            self.counts["slow"] += 1
+            return self._answer(503, _SERVER_ERRORS[503]), ""
+        return None, fault
+
+    def _body(self, request: web.Request, raw: bytes) -> dict[str, Any] | web.Response:
+        """The request's JSON body when it is one the service accepts; else the 415 or 400."""
         if request.content_type != _JSON:
             return self._answer(415, _UNSUPPORTED)
         try:
@@ -717,39 +748,29 @@ class Simulator:
         except ValueError:
             return self._answer(415, _UNSUPPORTED)
         errors = validate(body)
-        if errors:
-            return self._answer(
-                400,
-                _dumps(
-                    {
-                        "type": "request-validation",
-                        "description": "Your request could not be accepted.",
-                        "fieldErrors": [
-                            {"fieldName": e.field_name, "description": e.description}
-                            for e in errors
-                        ],
-                    }
-                ),
-            )
+        if not errors:
+            return cast("dict[str, Any]", body)
+        refusal = {
+            "type": "request-validation",
+            "description": "Your request could not be accepted.",
+            "fieldErrors": [
+                {"fieldName": e.field_name, "description": e.description} for e in errors
+            ],
+        }
+        return self._answer(400, _dumps(refusal))
 
-        to = body["to"]
-        if isinstance(to, str):
-            to = [to]
+    def _message(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The message the service makes of a valid body (its 202 answer)."""
+        to = [body["to"]] if isinstance(body["to"], str) else body["to"]
         media = body.get("media")
         text = body.get("text") or ""
-        count = 1 if media else segment_count(text)
-        throttle = self._throttle
-        if throttle is not None and not throttle.admit(count * len(to)):
-            self.counts["throttled"] += 1
-            return self._rate_limited()
-
         sender = body["from"]
         message: dict[str, Any] = {
             "id": f"{int(time.time() * 1000)}sim{next(self._ids):013d}",
             "owner": sender,
             "applicationId": body["applicationId"],
             "time": _timestamp(),
-            "segmentCount": count,
+            "segmentCount": 1 if media else segment_count(text),
             "direction": "out",
             "to": to,
             "from": sender,
@@ -757,13 +778,17 @@ class Simulator:
         }
         if media:
             message["media"] = media
-        tag = body.get("tag")
-        if tag is not None:
-            message["tag"] = tag
+        if body.get("tag") is not None:
+            message["tag"] = body["tag"]
         message["priority"] = body.get("priority") or "default"
-        expiration = body.get("expiration")
-        if expiration is not None:
-            message["expiration"] = expiration
+        if body.get("expiration") is not None:
+            message["expiration"] = body["expiration"]
+        return message
+
+    def _record(
+        self, request: web.Request, message: dict[str, Any], body: dict[str, Any], raw: bytes
+    ) -> None:
+        """Keep an accepted message, and queue its callbacks."""
         self.accepted.append(
             AcceptedMessage(
                 message=message,
@@ -775,13 +800,6 @@ class Simulator:
         )
         if self._callbacks is not None and self._poster is not None:
             self._poster.submit(message)
-
-        if fault == "drop_after_accept":
-            return self._drop(request, fault)
-        if fault == "slow":
-            self.counts["slow"] += 1
-            await self._slow_wait(self._faults.slow_delay)
-        return self._answer(202, _dumps(message))
 
     async def _slow_wait(self, seconds: float) -> None:
         assert self._stopping is not None
