@@ -696,7 +696,7 @@ class Simulator:
         if throttle is not None and not throttle.admit(message["segmentCount"] * recipients):
             self.counts["throttled"] += 1
             return self._rate_limited()
-        self._record(request, message, body, raw)
+        self._keep(request, message, body, raw)
         if fault == "drop_after_accept":
             return self._drop(request, fault)
         if fault == "slow":
@@ -785,7 +785,7 @@ class Simulator:
             message["expiration"] = body["expiration"]
         return message
 
-    def _record(
+    def _keep(
         self, request: web.Request, message: dict[str, Any], body: dict[str, Any], raw: bytes
     ) -> None:
         """Keep an accepted message, and queue its callbacks."""
