@@ -236,7 +236,8 @@ def _throttle_requests(n: int | None) -> Iterator[Any]:
 
 async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
     """Send through a throttled Sender for spec['seconds']; record when each body was written."""
-    from bwmsg import RateLimit, Sender, _http, segments
+    from bwmsg import RateLimit, Sender, segments
+    from bwmsg._transport import _pool
 
     stamps: list[tuple[float, int]] = []
     loop = asyncio.get_running_loop()
@@ -244,7 +245,7 @@ async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
 
     # Benchmark-only instrumentation of a private class: when each request is written to its
     # socket by the Sender's own HTTP pool (the way the Sender sends by default).
-    write = _http.Connection.send
+    write = _pool.Connection.send
 
     def timed_send(self: Any, data: bytes, loop_: asyncio.AbstractEventLoop) -> Any:
         if recording:
@@ -253,7 +254,7 @@ async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
             stamps.append((loop.time(), per * len(body["to"])))
         return write(self, data, loop_)
 
-    _http.Connection.send = timed_send  # type: ignore[method-assign]
+    _pool.Connection.send = timed_send  # type: ignore[method-assign]
     rate = RateLimit(spec["rate"], burst=spec["burst"])
     seconds = spec["seconds"]
     permits: list[tuple[float, int]] = []

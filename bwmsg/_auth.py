@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 
 from ._errors import AuthenticationError, TransportError
-from ._proxy import refusal
 from ._retry import RetryPolicy
+from ._transport._proxy import refusal
 
 __all__ = ["BasicCredentials", "ClientCredentials", "Credentials"]
 

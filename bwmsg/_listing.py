@@ -27,8 +27,8 @@ from ._errors import (
     TransportError,
     api_error_from_response,
 )
-from ._proxy import refusal
 from ._retry import parse_retry_after
+from ._transport._proxy import refusal
 
 if TYPE_CHECKING:
     from ._sender import Sender

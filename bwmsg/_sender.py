@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from . import _convert, _http, _proxy
+from . import _convert
 from ._auth import BasicCredentials, ClientCredentials, Credentials
 from ._errors import (
     AmbiguousSendError,
@@ -44,6 +44,7 @@ from ._models import Message, MessageRequest, Outcome, SendResult
 from ._retry import RetryPolicy, parse_retry_after
 from ._stats import SenderStats, Stats
 from ._throttle import RateLimit, Throttle
+from ._transport import ConnectError, ExchangeError, _pool, _proxy
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TOKEN_URL", "Sender"]
 
@@ -265,9 +266,9 @@ class Sender:
             **self._proxy_options,
         }
         self._session_headers: dict[str, str] | None = None
-        # The Sender's own sends go through bwmsg's HTTP/1.1 pool (see _http.py); a session
+        # The Sender's own sends go through bwmsg's HTTP/1.1 pool (_transport/_pool.py); a session
         # given by the user, or trace_configs, send through aiohttp instead.
-        self._pool: _http.Pool | None = None
+        self._pool: _pool.Pool | None = None
         self._head = b""
         self._head_for: dict[str, str] | None = None
         self._stats = Stats()
@@ -360,7 +361,7 @@ class Sender:
                 self._session_headers = defaults
                 self._post_options = {"allow_redirects": False, **self._proxy_options}
                 if self._trace_configs is None:
-                    self._pool = _http.Pool(
+                    self._pool = _pool.Pool(
                         self._url,
                         ssl=self._ssl,
                         connect_timeout=self.timeout / 2,
@@ -544,8 +545,8 @@ class Sender:
                     except (
                         aiohttp.ClientError,
                         asyncio.TimeoutError,
-                        _http.ConnectError,
-                        _http.ExchangeError,
+                        ConnectError,
+                        ExchangeError,
                     ) as exc:
                         outcome = self._failure(exc)
                     finally:
@@ -680,7 +681,7 @@ class Sender:
 
     def _failure(self, exc: BaseException) -> BwmsgError:
         """What a failed request means: sent for sure not, or perhaps."""
-        if isinstance(exc, _http.ConnectError):
+        if isinstance(exc, ConnectError):
             # No connection, so nothing was written; a refused certificate stays refused.
             return _caused(
                 TransportError(
@@ -688,7 +689,7 @@ class Sender:
                 ),
                 exc.__cause__ or exc,  # the OSError or SSLError itself
             )
-        if isinstance(exc, _http.ExchangeError):
+        if isinstance(exc, ExchangeError):
             return _caused(AmbiguousSendError(f"{exc}: the message may have been sent"), exc)
         if isinstance(exc, aiohttp.ClientHttpProxyError):
             # The proxy refused CONNECT: nothing was written (the cause: the sanitised text).

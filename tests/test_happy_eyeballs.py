@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from yarl import URL
 
-from bwmsg._http import ConnectError, Pool
+from bwmsg._transport import ConnectError
+from bwmsg._transport._pool import Pool
 from tests.servers import Scripted
 
 WITHIN = 5.0

@@ -14,7 +14,7 @@ import socket
 import ssl
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from bwmsg import _http
-from bwmsg._http import Answer, ConnectError, Connection, ExchangeError, Pool
+from bwmsg._transport import Answer, ConnectError, ExchangeError, _pool
+from bwmsg._transport._pool import Connection, Pool
 
 WITHIN = 5.0
 """The timeout of posts that are expected to succeed: far longer than any of them takes."""
@@ -311,7 +311,7 @@ def feed() -> Iterator[Feeder]:
         yield feeder
 
 
-def fields(parsed: Parsed) -> tuple[int, str, dict[str, str], bytes | None]:
+def fields(parsed: Parsed) -> tuple[int, str, Mapping[str, str], bytes | None]:
     a = parsed.answer
     return a.status, a.reason, a.headers, a.body
 
@@ -743,14 +743,14 @@ def test_malformed_answer_is_exchange_error(feed: Feeder, name: str) -> None:
 
 def test_chunk_size_line_too_long(feed: Feeder, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunk framing (a size line with extensions) past MAX_HEAD fails with ExchangeError."""
-    monkeypatch.setattr(_http, "MAX_HEAD", 1024)
+    monkeypatch.setattr(_pool, "MAX_HEAD", 1024)
     parsed = feed([CHUNKED_HEAD, b"1;" + b"x" * 1100])
     assert isinstance(parsed.outcome, ExchangeError)
 
 
 def test_head_larger_than_max_head(feed: Feeder, monkeypatch: pytest.MonkeyPatch) -> None:
     """A head growing past MAX_HEAD without its end fails with ExchangeError."""
-    monkeypatch.setattr(_http, "MAX_HEAD", 200)
+    monkeypatch.setattr(_pool, "MAX_HEAD", 200)
     parsed = feed([b"HTTP/1.1 200 OK\r\n", b"X-Big: " + b"a" * 150, b"b" * 100])
     assert isinstance(parsed.outcome, ExchangeError)
     assert "longer than 200" in str(parsed.outcome)
@@ -758,7 +758,7 @@ def test_head_larger_than_max_head(feed: Feeder, monkeypatch: pytest.MonkeyPatch
 
 def test_head_at_max_head_accepted(feed: Feeder, monkeypatch: pytest.MonkeyPatch) -> None:
     """A head of exactly MAX_HEAD bytes (before its blank line), arriving in pieces, is fine."""
-    monkeypatch.setattr(_http, "MAX_HEAD", 200)
+    monkeypatch.setattr(_pool, "MAX_HEAD", 200)
     start = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Pad: "
     pad = 200 - len(start)
     parsed = feed([start + b"p" * pad, b"\r\n\r\n"])
@@ -769,14 +769,14 @@ def test_head_larger_than_max_head_in_one_piece(
     feed: Feeder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A head larger than MAX_HEAD fails with ExchangeError even when it arrives whole."""
-    monkeypatch.setattr(_http, "MAX_HEAD", 200)
+    monkeypatch.setattr(_pool, "MAX_HEAD", 200)
     parsed = feed([answer(headers=[("X-Big", "b" * 1000)])])
     assert isinstance(parsed.outcome, ExchangeError)
 
 
 def test_content_length_larger_than_max_body(feed: Feeder, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Content-Length above MAX_BODY fails with ExchangeError as soon as the head is read."""
-    monkeypatch.setattr(_http, "MAX_BODY", 100)
+    monkeypatch.setattr(_pool, "MAX_BODY", 100)
     parsed = feed([b"HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n"])
     assert isinstance(parsed.outcome, ExchangeError)
     assert "larger than 100" in str(parsed.outcome)
@@ -784,13 +784,13 @@ def test_content_length_larger_than_max_body(feed: Feeder, monkeypatch: pytest.M
 
 def test_content_length_at_max_body_accepted(feed: Feeder, monkeypatch: pytest.MonkeyPatch) -> None:
     """A body of exactly MAX_BODY bytes is read."""
-    monkeypatch.setattr(_http, "MAX_BODY", 100)
+    monkeypatch.setattr(_pool, "MAX_BODY", 100)
     assert feed([answer(body=b"b" * 100)]).answer.body == b"b" * 100
 
 
 def test_chunked_body_larger_than_max_body(feed: Feeder, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks adding up to more than MAX_BODY fail with ExchangeError."""
-    monkeypatch.setattr(_http, "MAX_BODY", 100)
+    monkeypatch.setattr(_pool, "MAX_BODY", 100)
     chunk = b"40\r\n" + b"c" * 0x40 + b"\r\n"
     parsed = feed([CHUNKED_HEAD, chunk, chunk])
     assert isinstance(parsed.outcome, ExchangeError)
@@ -801,14 +801,14 @@ def test_until_close_body_larger_than_max_body(
     feed: Feeder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A body framed by the end of the connection fails once it passes MAX_BODY."""
-    monkeypatch.setattr(_http, "MAX_BODY", 100)
+    monkeypatch.setattr(_pool, "MAX_BODY", 100)
     parsed = feed([b"HTTP/1.1 200 OK\r\n\r\n", b"u" * 60, b"u" * 60])
     assert isinstance(parsed.outcome, ExchangeError)
 
 
 def test_inflated_body_larger_than_max_body(feed: Feeder, monkeypatch: pytest.MonkeyPatch) -> None:
     """A gzip body inflating past MAX_BODY is refused (ExchangeError) or dropped (None)."""
-    monkeypatch.setattr(_http, "MAX_BODY", 1000)
+    monkeypatch.setattr(_pool, "MAX_BODY", 1000)
     bomb = gzip.compress(b"\0" * 100_000)
     assert len(bomb) < 1000
     parsed = feed([answer(headers=[("Content-Encoding", "gzip")], body=bomb)])
@@ -1513,7 +1513,7 @@ async def test_close_closes_idle_connections_promptly() -> None:
         assert pool.connections == 2
         started = loop.time()
         await pool.close()
-        assert loop.time() - started < _http.CLOSE_GRACE / 2
+        assert loop.time() - started < _pool.CLOSE_GRACE / 2
         assert pool.connections == 0
         await server.until(lambda: server.ended_by_client == {0, 1})
 
@@ -1526,7 +1526,7 @@ async def test_tls_close_returns_promptly(ca: trustme.CA) -> None:
         await post(pool)
         started = loop.time()
         await pool.close()
-        assert loop.time() - started < _http.CLOSE_GRACE  # no cut-off was needed
+        assert loop.time() - started < _pool.CLOSE_GRACE  # no cut-off was needed
         await server.until(lambda: 0 in server.ended_by_client)
 
 

@@ -27,8 +27,9 @@ from bwmsg import (
     Sender,
     TransportError,
 )
-from bwmsg._http import ConnectError, Pool
-from bwmsg._proxy import Proxy, choose, parse_proxy
+from bwmsg._transport import ConnectError
+from bwmsg._transport._pool import Pool
+from bwmsg._transport._proxy import Proxy, choose, parse_proxy
 from bwmsg.simulator import Simulator
 from tests.proxy_server import API_HOST, ForwardProxy, TlsFront, forward_proxy, tls_front
 

@@ -26,8 +26,8 @@ from bwmsg import (
     Sender,
     SendResult,
     ServerError,
-    _http,
 )
+from bwmsg._transport import _pool
 from tests.test_http import WITHIN, RawServer, Reply, open_pool, post, raw_server
 
 ONCE = RetryPolicy(max_attempts=1, base_delay=0)
@@ -297,14 +297,14 @@ async def test_huge_reason_phrase_is_cut() -> None:
             await sender.send(REQUEST)
     assert info.value.status == 500
     assert info.value.reason is not None
-    assert len(info.value.reason) <= _http.MAX_REASON
+    assert len(info.value.reason) <= _pool.MAX_REASON
     assert info.value.reason.startswith("OopsOops")
     assert printable(info.value).startswith("HTTP 500 OopsOops")
 
 
 async def test_reason_phrase_at_the_cap_is_kept_whole() -> None:
     """A reason phrase of exactly MAX_REASON characters is kept as it came."""
-    reason = "R" * _http.MAX_REASON
+    reason = "R" * _pool.MAX_REASON
     result = await outcome_of(wire(status=b"HTTP/1.1 500 " + reason.encode()))
     assert result.outcome is Outcome.FAILED
     assert isinstance(result.error, ServerError)
@@ -346,7 +346,7 @@ async def test_line_break_in_the_reason_phrase_forges_no_log_line() -> None:
 
 async def test_head_longer_than_max_head_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     """A head past MAX_HEAD: UNKNOWN, with a printable error naming the bound."""
-    monkeypatch.setattr(_http, "MAX_HEAD", 1024)
+    monkeypatch.setattr(_pool, "MAX_HEAD", 1024)
     result = await outcome_of(wire(b"X-Big: " + b"b" * 2000))
     assert result.outcome is Outcome.UNKNOWN
     assert "longer than 1024" in printable(result.error)
@@ -356,7 +356,7 @@ async def test_head_longer_than_max_head_in_pieces_is_unknown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A head growing past MAX_HEAD over several writes, never ending: UNKNOWN at once."""
-    monkeypatch.setattr(_http, "MAX_HEAD", 1024)
+    monkeypatch.setattr(_pool, "MAX_HEAD", 1024)
     pieces = (b"HTTP/1.1 202 Accepted\r\n", *[b"X-Pad: " + b"p" * 200 + b"\r\n"] * 8)
     result = await outcome_of(*pieces)
     assert result.outcome is Outcome.UNKNOWN
@@ -365,7 +365,7 @@ async def test_head_longer_than_max_head_in_pieces_is_unknown(
 
 async def test_body_larger_than_max_body_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Content-Length above MAX_BODY: UNKNOWN, without waiting for the body."""
-    monkeypatch.setattr(_http, "MAX_BODY", 100)
+    monkeypatch.setattr(_pool, "MAX_BODY", 100)
     result = await outcome_of(wire(b"Content-Length: 101", length=False, body=b""))
     assert result.outcome is Outcome.UNKNOWN
     assert "larger than 100" in printable(result.error)
@@ -375,7 +375,7 @@ async def test_chunked_body_larger_than_max_body_is_unknown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Chunks adding up past MAX_BODY: UNKNOWN."""
-    monkeypatch.setattr(_http, "MAX_BODY", 100)
+    monkeypatch.setattr(_pool, "MAX_BODY", 100)
     chunk = b"40\r\n" + b"c" * 0x40 + b"\r\n"
     result = await outcome_of(wire(b"Transfer-Encoding: chunked", length=False, body=chunk * 3))
     assert result.outcome is Outcome.UNKNOWN
@@ -385,7 +385,7 @@ async def test_chunked_body_larger_than_max_body_is_unknown(
 async def test_endless_chunk_extension_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     """A chunk size line that never ends (an endless extension): UNKNOWN once it passes
     MAX_HEAD, not at the timeout."""
-    monkeypatch.setattr(_http, "MAX_HEAD", 1024)
+    monkeypatch.setattr(_pool, "MAX_HEAD", 1024)
     head = wire(b"Transfer-Encoding: chunked", length=False, body=b"")
     result = await outcome_of(head, b"5;x=" + b"y" * 600, b"y" * 600)
     assert result.outcome is Outcome.UNKNOWN
@@ -396,7 +396,7 @@ async def test_endless_chunk_extension_is_unknown(monkeypatch: pytest.MonkeyPatc
 async def test_gzip_bomb_is_not_inflated(monkeypatch: pytest.MonkeyPatch) -> None:
     """A 202 whose gzip body would inflate past MAX_BODY: SENT, the body left unread (the
     Message is the request's), nothing inflated past the bound."""
-    monkeypatch.setattr(_http, "MAX_BODY", 10_000)
+    monkeypatch.setattr(_pool, "MAX_BODY", 10_000)
     bomb = gzip.compress(b"{" * 1_000_000)
     result = await outcome_of(wire(b"Content-Encoding: gzip", body=bomb))
     assert result.outcome is Outcome.SENT, result.error

@@ -14,7 +14,7 @@
   proxy's status (its reason text stripped of control characters and cut short). Nothing has
   been sent to the origin then.
 
-How each client uses it: bwmsg's own pool (``_http.py``) connects to the proxy instead of the
+How each client uses it: bwmsg's own pool (``_pool.py``) connects to the proxy instead of the
 origin; for an ``http://`` origin it writes its requests in absolute form with
 :attr:`Proxy.authorization`, for an ``https://`` one it opens a tunnel, then TLS over it with the
 origin's name checked. aiohttp (tokens, listing) gets :meth:`Proxy.aiohttp_options` and

@@ -37,9 +37,10 @@ What this client does:
   HTTP/1.0 without keep-alive, no framing by the close, no bytes beyond the answer), and
   never kept idle longer than the server's ``Keep-Alive: timeout`` less
   :data:`KEEPALIVE_MARGIN`;
-- failures classified by what the server may have seen: :class:`ConnectError` (nothing was
-  written), :class:`ExchangeError` (the request was written, no whole answer came back),
-  :class:`asyncio.TimeoutError` (no whole answer in time). A body cut off after a complete
+- failures classified by what the server may have seen, as the Transport protocol says
+  (``_base.py``): :class:`ConnectError` (nothing was written), :class:`ExchangeError` (the
+  request was written, no whole answer came back), :class:`AnswerTimeout` (no whole answer in
+  time). A body cut off after a complete
   head is not an error: :attr:`Answer.body` is then None.
 """
 
@@ -59,9 +60,10 @@ import aiohappyeyeballs
 import httptools
 from yarl import URL
 
+from ._base import Answer, AnswerTimeout, ConnectError, ExchangeError
 from ._proxy import Proxy, TunnelError, open_tunnel
 
-__all__ = ["MAX_BODY", "MAX_HEAD", "Answer", "ConnectError", "Connection", "ExchangeError", "Pool"]
+__all__ = ["MAX_BODY", "MAX_HEAD", "Connection", "Pool"]
 
 CLOSE_GRACE = 0.5
 """Seconds :meth:`Pool.close` waits for connections to close before cutting them off."""
@@ -70,36 +72,6 @@ MAX_HEAD = 64 * 1024
 """The most bytes a status line and headers may take."""
 MAX_BODY = 8 * 1024 * 1024
 """The most bytes an answer's body may take (Bandwidth's are well under 1 KiB)."""
-
-
-class ConnectError(Exception):
-    """No connection could be made: nothing was written.
-
-    ``retryable`` is False when asking again cannot help (the server's certificate was refused).
-    """
-
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class ExchangeError(Exception):
-    """The request was written (or may have been) but no complete answer head came back."""
-
-
-class Answer:
-    """A server's answer: status, reason, headers (names lower-cased) and body.
-
-    ``body`` is None when the head arrived whole and the body did not.
-    """
-
-    __slots__ = ("body", "headers", "reason", "status")
-
-    def __init__(self, status: int, reason: str, headers: dict[str, str], body: bytes | None):
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
 
 
 MAX_REASON = 100
@@ -258,7 +230,7 @@ class Connection(asyncio.Protocol):
         """The deadline passed: fail the request and drop the connection."""
         waiter = self.waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(asyncio.TimeoutError())
+            waiter.set_exception(AnswerTimeout("no whole answer by the deadline"))
             self.abort()
 
     def abort(self) -> None:
@@ -630,7 +602,7 @@ class Pool:
         Raises:
             ConnectError: no connection could be made (nothing was written).
             ExchangeError: the request was written; no complete answer head came back.
-            asyncio.TimeoutError: no whole answer within ``timeout`` (it may have been sent).
+            AnswerTimeout: no whole answer within ``timeout`` (it may have been sent).
         """
         deadline = asyncio.get_running_loop().time() + timeout
         return await self.exchange(await self.connection(deadline), head, body, deadline)
@@ -660,7 +632,7 @@ class Pool:
         Raises:
             ConnectError: the connection closed before anything was written.
             ExchangeError: the request was written; no complete answer head came back.
-            asyncio.TimeoutError: no whole answer by ``deadline``.
+            AnswerTimeout: no whole answer by ``deadline``.
         """
         loop = asyncio.get_running_loop()
         try:
