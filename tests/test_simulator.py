@@ -30,6 +30,8 @@ CLIENT_IMPORTS_ALLOWED = {
     # attrs validators for the simulator's own numeric settings, not Bandwidth's rules
     "_faults.py": {"bwmsg._checks"},
     "_callbacks.py": {"bwmsg._checks"},
+    # how it serves and says where it stands, shared with the callback server: no API rules
+    "_server.py": {"bwmsg._lifecycle", "bwmsg._serve"},
 }
 VALID: dict[str, Any] = {
     "to": ["+19195551212"],
@@ -772,3 +774,20 @@ def test_exports() -> None:
     assert set(names) == {"AcceptedMessage", "Callbacks", "Faults", "Simulator", "TokenRequest"}
     for name in names:
         assert getattr(bwmsg.simulator, name).__doc__
+
+
+async def test_a_simulator_or_callback_server_left_open_warns() -> None:
+    """Collected while still open, a Simulator or a CallbackServer emits a ResourceWarning
+    (as an unclosed socket does); closed or never started, nothing."""
+    from bwmsg.callbacks import CallbackServer
+
+    async def nothing(event: object) -> None:
+        return None
+
+    for made in (Simulator(port=0), CallbackServer(nothing, port=0)):
+        made.__del__()  # never started: silent
+        await made.start()
+        with pytest.warns(ResourceWarning, match="collected while still open"):
+            made.__del__()  # what the collector calls
+        await made.stop()
+        made.__del__()  # closed: silent

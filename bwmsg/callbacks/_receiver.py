@@ -9,7 +9,6 @@ import binascii
 import contextlib
 import hmac
 import logging
-import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -17,6 +16,8 @@ from typing import Any, TypeAlias
 
 from aiohttp import web
 
+from .._lifecycle import Lifecycle, warn_if_open
+from .._serve import serve
 from ._events import CallbackEvent, CallbackParseError, event_key, parse_events
 
 __all__ = ["CallbackReceiver", "CallbackServer"]
@@ -208,6 +209,11 @@ class CallbackServer:
         self.port = port
         self.path = path if path.startswith("/") else "/" + path
         self._runner: web.AppRunner | None = None
+        self._state = Lifecycle.UNOPENED
+
+    def __del__(self) -> None:
+        state = getattr(self, "_state", Lifecycle.CLOSED)  # __init__ may have failed early
+        warn_if_open(self, state, "use `async with CallbackServer(...)`, or await stop()")
 
     @property
     def url(self) -> str:
@@ -217,26 +223,16 @@ class CallbackServer:
 
     async def start(self) -> None:
         """Start listening."""
-        if self._runner is not None:
-            raise RuntimeError("this CallbackServer is already running")
+        if self._state is not Lifecycle.UNOPENED:
+            raise RuntimeError(f"a CallbackServer starts once; this one is {self._state.value}")
         app = web.Application()
         self.receiver.setup(app, self.path)
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            self.port = sock.getsockname()[1]
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-        except BaseException:
-            sock.close()
-            raise
-        self._runner = runner
+        self._runner, self.port = await serve(app, self.host, self.port)
+        self._state = Lifecycle.OPEN
 
     async def stop(self) -> None:
         """Stop listening, after handling the events already received."""
+        self._state = Lifecycle.CLOSED
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()  # runs the receiver's cleanup: aclose()

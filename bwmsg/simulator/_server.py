@@ -15,7 +15,6 @@ import json
 import math
 import random
 import secrets
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -26,6 +25,8 @@ from typing import Any, cast
 import attrs
 from aiohttp import web
 
+from .._lifecycle import Lifecycle, warn_if_open
+from .._serve import serve
 from ._callbacks import CallbackPoster, Callbacks
 from ._dates import read_iso8601
 from ._faults import Faults
@@ -403,10 +404,15 @@ class Simulator:
         self._poster: CallbackPoster | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
-        self._state = "unopened"
+        self._state = Lifecycle.UNOPENED
+
+    def __del__(self) -> None:
+        warn_if_open(
+            self, getattr(self, "_state", Lifecycle.CLOSED), "use `async with Simulator()`"
+        )
 
     def __repr__(self) -> str:
-        where = self.base_url if self._state == "running" else self._state
+        where = self.base_url if self._state is Lifecycle.OPEN else self._state.value
         return f"<Simulator {where} accepted={len(self.accepted)} faults={self._faults!r}>"
 
     # -- settings that may change while running ----------------------------------------------------
@@ -503,7 +509,7 @@ class Simulator:
     @property
     def base_url(self) -> str:
         """The API root to give ``Sender(base_url=...)``: ``http://host:port/api/v2``."""
-        if self._state != "running":
+        if self._state is not Lifecycle.OPEN:
             raise RuntimeError("the simulator is not running: use it as `async with Simulator()`")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/api/v2"
@@ -533,31 +539,19 @@ class Simulator:
 
     async def start(self) -> None:
         """Start serving (``async with`` calls it)."""
-        if self._state != "unopened":
-            raise RuntimeError(f"a Simulator starts once; this one is {self._state}")
+        if self._state is not Lifecycle.UNOPENED:
+            raise RuntimeError(f"a Simulator starts once; this one is {self._state.value}")
         self._stopping = asyncio.Event()
         self._poster = CallbackPoster(self._callback_rng, lambda: self._callbacks)
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            self.port = sock.getsockname()[1]
-            runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=1.0)
-            await runner.setup()
-            await web.SockSite(runner, sock, backlog=1024).start()
-        except BaseException:
-            sock.close()
-            raise
-        self._runner = runner
-        self._state = "running"
+        self._runner, self.port = await serve(self.make_app(), self.host, self.port, backlog=1024)
+        self._state = Lifecycle.OPEN
 
     async def stop(self) -> None:
         """Stop serving and cancel the callback tasks. Safe to call more than once."""
-        if self._state != "running":
-            self._state = "closed"
+        if self._state is not Lifecycle.OPEN:
+            self._state = Lifecycle.CLOSED
             return
-        self._state = "closed"
+        self._state = Lifecycle.CLOSED
         assert self._stopping is not None
         self._stopping.set()  # ends slow answers now
         if self._runner is not None:
