@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
+
+from bwmsg.cli import main
 from bwmsg.simulator import Simulator
 from tests.cli_helpers import bwmsg_run, env_for, write_csv
 
@@ -79,3 +82,21 @@ async def test_env_file_gives_the_settings_and_the_environment_wins(tmp_path: Pa
         assert code != 0
         assert "401" in output
         assert len(sim.accepted) == 1
+
+
+def _commands(group: click.Group, prefix: str = "bwmsg") -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in group.commands.items():
+        found.append((f"{prefix} {name}", command))
+        if isinstance(command, click.Group):
+            found += _commands(command, f"{prefix} {name}")
+    return found
+
+
+def test_every_command_and_option_is_described() -> None:
+    """Each command has a help text, and each of its options a help line."""
+    for name, command in _commands(main):
+        assert (command.help or "").strip(), f"{name} has no help"
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert (param.help or "").strip(), f"{name} {param.opts[0]} has no help"

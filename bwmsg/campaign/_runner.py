@@ -9,6 +9,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -121,33 +122,28 @@ class CampaignSummary:
         return self.retryable
 
 
-def _classify(result: SendResult, item: _Item) -> RowUpdate:
+def _update(item: _Item, result: SendResult, state: RowState, **fields: Any) -> RowUpdate:
+    """The row's outcome, with what describes its send (sender, segments, encoding)."""
     _, _, sender, cost, encoding = item.mark
+    return RowUpdate(
+        item.row,
+        state,
+        attempts=result.attempts,
+        sender=sender,
+        segments=cost,
+        encoding=encoding,
+        **fields,
+    )
+
+
+def _classify(result: SendResult, item: _Item) -> RowUpdate:
     if result.outcome is Outcome.SENT:
         message_id = result.message.id if result.message is not None else None
-        return RowUpdate(
-            item.row,
-            RowState.SENT,
-            message_id=message_id,
-            attempts=result.attempts,
-            sender=sender,
-            segments=cost,
-            encoding=encoding,
-            sending_at=item.taken,
-        )
+        return _update(item, result, RowState.SENT, message_id=message_id, sending_at=item.taken)
     error = result.error
     text = str(error) if error is not None else "unknown error"
     if result.outcome is Outcome.UNKNOWN:
-        return RowUpdate(
-            item.row,
-            RowState.UNKNOWN,
-            error=text,
-            attempts=result.attempts,
-            sender=sender,
-            segments=cost,
-            encoding=encoding,
-            sending_at=item.taken,
-        )
+        return _update(item, result, RowState.UNKNOWN, error=text, sending_at=item.taken)
     status = error.status if isinstance(error, ApiError) else None
     retryable = isinstance(error, TransportError) or (
         isinstance(error, ApiError)
@@ -160,17 +156,7 @@ def _classify(result: SendResult, item: _Item) -> RowUpdate:
     )
     if isinstance(error, RequestValidationError):
         retryable = False
-    return RowUpdate(
-        item.row,
-        RowState.FAILED,
-        error=text,
-        status=status,
-        retryable=retryable,
-        attempts=result.attempts,
-        sender=sender,
-        segments=cost,
-        encoding=encoding,
-    )
+    return _update(item, result, RowState.FAILED, error=text, status=status, retryable=retryable)
 
 
 def _short_error(text: str) -> str:

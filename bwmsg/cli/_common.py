@@ -131,20 +131,18 @@ def credential_options(func: Any) -> Any:
     return func
 
 
-# The Sender's settings by the options that give them on the command line.
-_FLAGS = {
-    name: "--" + name.replace("_", "-")
-    for name in (
-        "account_id",
-        "username",
-        "password",
-        "client_id",
-        "client_secret",
-        "application_id",
-        "base_url",
-        "token_url",
-    )
-}
+# The Sender's settings that credential_options gives, and the options that give them.
+_CREDENTIALS = (
+    "account_id",
+    "username",
+    "password",
+    "client_id",
+    "client_secret",
+    "application_id",
+    "base_url",
+    "token_url",
+)
+_FLAGS = {name: "--" + name.replace("_", "-") for name in _CREDENTIALS}
 _SETTING = re.compile(r"\b(" + "|".join(_FLAGS) + r")\b(=\.\.\.)?")
 
 
@@ -167,17 +165,8 @@ def sender_from(creds: dict[str, Any], **extra: Any) -> Sender:
 
 
 def pop_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
-    names = (
-        "account_id",
-        "username",
-        "password",
-        "client_id",
-        "client_secret",
-        "application_id",
-        "base_url",
-        "token_url",
-    )
-    return {name: kwargs.pop(name) for name in names}
+    """Take the credential options (see :func:`credential_options`) out of ``kwargs``."""
+    return {name: kwargs.pop(name) for name in _CREDENTIALS}
 
 
 def listen_problem(flag: str, host: str, port: int, exc: OSError) -> click.UsageError:

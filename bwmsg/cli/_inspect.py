@@ -249,7 +249,12 @@ def guard_cell(value: object) -> object:
 @click.command("export")
 @click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default="csv",
+    show_default=True,
+    help="csv (a header row; feeds back into campaign run) or jsonl (one JSON object a row).",
 )
 @click.option(
     "-o",
