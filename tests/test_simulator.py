@@ -19,8 +19,8 @@ import bwmsg.simulator
 from bwmsg import segments
 from bwmsg._models import parse_datetime
 from bwmsg.simulator import AcceptedMessage, Faults, Simulator
+from bwmsg.simulator._records import AccountQueue
 from bwmsg.simulator._segments import segment_count
-from bwmsg.simulator._server import _AccountQueue
 
 AUTH = {"Authorization": aiohttp.encode_basic_auth("user", "pass")}
 # GSM-7 basic and extension characters, BMP characters outside it, and astral ones.
@@ -502,7 +502,7 @@ async def test_throttle_retry_after_is_opt_in(http: aiohttp.ClientSession) -> No
 def test_account_queue_drains_at_rate() -> None:
     """The account queue drains at `rate` segments per second."""
     now = [0.0]
-    queue = _AccountQueue(rate=10.0, capacity=10.0, clock=lambda: now[0])
+    queue = AccountQueue(rate=10.0, capacity=10.0, clock=lambda: now[0])
     assert all(queue.admit(1) for _ in range(10))
     assert not queue.admit(1)
     now[0] = 0.1
@@ -514,7 +514,7 @@ def test_account_queue_drains_at_rate() -> None:
 
 def test_account_queue_takes_one_large_message_when_empty() -> None:
     """An empty queue takes one message bigger than its capacity."""
-    queue = _AccountQueue(rate=1.0, capacity=2.0, clock=lambda: 0.0)
+    queue = AccountQueue(rate=1.0, capacity=2.0, clock=lambda: 0.0)
     assert queue.admit(5)
     assert not queue.admit(1)
 

@@ -11,171 +11,44 @@ import base64
 import binascii
 import contextlib
 import itertools
-import json
 import math
 import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, cast
 
-import attrs
 from aiohttp import web
 
 from .._lifecycle import Lifecycle, warn_if_open
 from .._serve import serve
 from ._callbacks import CallbackPoster, Callbacks
-from ._dates import read_iso8601
 from ._faults import Faults
+from ._list import list_filter, list_items
+from ._records import AcceptedMessage, AccountQueue, TokenRequest
 from ._segments import segment_count
 from ._validate import validate
+from ._wire import (
+    BASIC_CHALLENGE,
+    BEARER_CHALLENGE,
+    JSON,
+    RATE_LIMITED,
+    SERVER_ERRORS,
+    UNAUTHORIZED,
+    UNSUPPORTED,
+    basic_pair,
+    dumps,
+    error_body,
+    loads,
+    timestamp,
+)
 
 __all__ = ["AcceptedMessage", "Simulator", "TokenRequest"]
 
-try:  # orjson is optional; the hot path is twice as fast with it.
-    import orjson
 
-    _loads: Callable[[bytes], Any] = orjson.loads
-    _dumps: Callable[[Any], bytes] = orjson.dumps
-except ImportError:  # pragma: no cover - depends on the environment
-    _loads = json.loads
-    _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-    def _dumps(obj: Any) -> bytes:
-        return _encoder.encode(obj).encode()
-
-
-_JSON = "application/json"
-_QUEUE_FULL = "max-message-queue-size-exceeded"
-
-
-def _error_body(type_: str, description: str) -> bytes:
-    return _dumps({"type": type_, "description": description})
-
-
-_UNAUTHORIZED = _error_body("unauthorized", "Authentication Failed")
-_BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="bwmsg"'}
-_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bwmsg", error="invalid_token"'}
-_UNSUPPORTED = _error_body(
-    "unsupported-media-type", "Content-Type must be application/json and the body JSON"
-)
-_RATE_LIMITED = _error_body(
-    _QUEUE_FULL, "The message queue for this account is full. Slow down and try again."
-)
-_SERVER_ERRORS = {
-    500: _error_body("internal-server-error", "An internal error occurred (simulated)."),
-    502: _error_body("bad-gateway", "Bad gateway (simulated)."),
-    503: _error_body("service-unavailable", "The service is unavailable (simulated)."),
-}
-
-
-@attrs.frozen(kw_only=True)
-class AcceptedMessage:
-    """One message the simulator accepted (answered, or was to answer, 202).
-
-    Attributes:
-        message: the Message body answered (``id``, ``time``, ``segmentCount`` ...), as JSON.
-        request: the request body as decoded JSON.
-        raw: the request body exactly as received.
-        account_id: the account id from the path.
-        received: ``time.monotonic()`` when it was accepted.
-    """
-
-    message: dict[str, Any]
-    request: dict[str, Any]
-    raw: bytes
-    account_id: str
-    received: float
-
-    @property
-    def id(self) -> str:
-        """The message id given to it."""
-        return str(self.message["id"])
-
-    @property
-    def to(self) -> tuple[str, ...]:
-        """The recipients, as a tuple."""
-        return tuple(self.message["to"])
-
-    @property
-    def text(self) -> str | None:
-        """The text as sent (None when absent)."""
-        text = self.request.get("text")
-        return text if isinstance(text, str) else None
-
-    @property
-    def tag(self) -> str | None:
-        """The tag as sent (None when absent)."""
-        tag = self.request.get("tag")
-        return tag if isinstance(tag, str) else None
-
-    @property
-    def key(self) -> tuple[tuple[str, ...], str | None, str | None]:
-        """``(to, text, tag)``: what two copies of one message have in common."""
-        return (self.to, self.text, self.tag)
-
-
-@attrs.frozen(kw_only=True)
-class TokenRequest:
-    """One request the simulator's OAuth2 token endpoint answered.
-
-    Attributes:
-        status: the status answered (200 when a token was issued).
-        error: the OAuth2 ``error`` answered (``"invalid_client"`` ...), None on success.
-        client_id: the client id from the Basic auth header, None when there was none.
-        authorization: the ``Authorization`` header exactly as received (hidden from repr:
-            it carries the client secret).
-        content_type: the request's content type.
-        form: the form fields as received (empty when the body was not a form).
-        received: ``time.monotonic()`` when it arrived.
-        access_token: the token issued (hidden from repr), None when refused.
-    """
-
-    status: int
-    error: str | None
-    client_id: str | None
-    authorization: str | None = attrs.field(repr=False)
-    content_type: str
-    form: dict[str, str]
-    received: float
-    access_token: str | None = attrs.field(default=None, repr=False)
-
-
-class _AccountQueue:
-    """Bandwidth's account throttle: a queue drained at ``rate`` segments per second.
-
-    A message is admitted when its segments fit in the queue's room (an empty queue takes any
-    one message, however large); otherwise the send is refused with 429.
-    """
-
-    __slots__ = ("capacity", "clock", "last", "level", "rate")
-
-    def __init__(
-        self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.capacity = capacity
-        self.clock = clock
-        self.level = 0.0
-        self.last = clock()
-
-    def admit(self, cost: float) -> bool:
-        now = self.clock()
-        level = self.level - (now - self.last) * self.rate
-        if level < 0.0:
-            level = 0.0
-        self.last = now
-        if level > 0.0 and level + cost > self.capacity:
-            self.level = level
-            return False
-        self.level = level + cost
-        return True
-
-
-def _check_token_failures(statuses: Iterable[int]) -> list[int]:
+def check_token_failures(statuses: Iterable[int]) -> list[int]:
     failures = list(statuses)
     for status in failures:
         if isinstance(status, bool) or not isinstance(status, int):
@@ -183,75 +56,6 @@ def _check_token_failures(statuses: Iterable[int]) -> list[int]:
         if status != 429 and not 500 <= status <= 599:
             raise ValueError(f"token_failures must be 429 or 5xx statuses, got {status!r}")
     return failures
-
-
-def _basic_pair(header: str | None) -> tuple[str | None, str | None]:
-    # (user, password) from an HTTP Basic Authorization header; (None, None) if it is not one.
-    if header is None:
-        return None, None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None, None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else (None, None)
-
-
-def _number_filter(value: str) -> Callable[[str], bool]:
-    numbers = [n.strip() for n in value.split(",") if n.strip()]
-    if len(numbers) == 1 and len(numbers[0]) >= 5:
-        part = numbers[0]
-        return lambda tn: part in tn
-    if not numbers or len(numbers) > 10:
-        raise ValueError(f"bad phone number filter {value!r}")
-    wanted = set(numbers)
-    return lambda tn: tn in wanted
-
-
-def _list_filter(query: Any) -> Callable[[dict[str, Any]], bool]:
-    # A predicate over list items for the query's filters; ValueError for a bad filter.
-    exact = {
-        key: query[key]
-        for key in ("messageId", "messageStatus", "messageDirection", "messageType")
-        if key in query
-    }
-    numbers = {
-        key: _number_filter(query[key]) for key in ("sourceTn", "destinationTn") if key in query
-    }
-    code = int(query["errorCode"]) if "errorCode" in query else None
-    since = _parse_time(query["fromDateTime"]) if "fromDateTime" in query else None
-    until = _parse_time(query["toDateTime"]) if "toDateTime" in query else None
-
-    def match(item: dict[str, Any]) -> bool:
-        if any(item.get(key) != want for key, want in exact.items()):
-            return False
-        if any(not check(item[key]) for key, check in numbers.items()):
-            return False
-        if code is not None and item.get("errorCode") != code:
-            return False
-        if since is not None or until is not None:
-            received = _parse_time(item["receiveTime"])
-            if since is not None and received < since:
-                return False
-            if until is not None and received > until:
-                return False
-        return True
-
-    return match
-
-
-def _parse_time(value: str) -> datetime:
-    when = read_iso8601(value)
-    if when is None:
-        raise ValueError(f"not an ISO 8601 date-time: {value!r}")
-    return when
-
-
-def _timestamp() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _check_positive(name: str, value: float | None) -> None:
@@ -377,7 +181,7 @@ class Simulator:
         self.client_secret = client_secret
         """The OAuth2 client secret the token endpoint accepts."""
         self._token_lifetime = float(token_lifetime)
-        self._token_failures = _check_token_failures(token_failures)
+        self._token_failures = check_token_failures(token_failures)
         self._tokens: dict[str, float] = {}  # live token -> expiry (time.monotonic())
         self.token_requests: list[TokenRequest] = []
         """Every request to the token endpoint, in order, with how it was answered."""
@@ -473,7 +277,7 @@ class Simulator:
 
     @token_failures.setter
     def token_failures(self, statuses: Iterable[int]) -> None:
-        self._token_failures = _check_token_failures(statuses)
+        self._token_failures = check_token_failures(statuses)
 
     def revoke_tokens(self) -> int:
         """Invalidate every token issued so far; requests bearing one are answered 401.
@@ -485,11 +289,11 @@ class Simulator:
         self._tokens.clear()
         return live
 
-    def _make_throttle(self) -> _AccountQueue | None:
+    def _make_throttle(self) -> AccountQueue | None:
         if self._rate is None:
             return None
         size = self._queue_size if self._queue_size is not None else max(1.0, self._rate)
-        return _AccountQueue(self._rate, size)
+        return AccountQueue(self._rate, size)
 
     @property
     def callbacks(self) -> Callbacks | None:
@@ -655,12 +459,12 @@ class Simulator:
         self, status: int, body: bytes, headers: dict[str, str] | None = None
     ) -> web.Response:
         self.counts[str(status)] += 1
-        return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
+        return web.Response(status=status, body=body, content_type=JSON, headers=headers)
 
     def _rate_limited(self) -> web.Response:
         after = self._faults.retry_after
         headers = None if after is None else {"Retry-After": f"{after:g}"}
-        return self._answer(429, _RATE_LIMITED, headers)
+        return self._answer(429, RATE_LIMITED, headers)
 
     def _drop(self, request: web.Request, fault: str) -> web.Response:
         self.counts[fault] += 1
@@ -696,14 +500,14 @@ class Simulator:
         if fault == "slow":
             self.counts["slow"] += 1
             await self._slow_wait(self._faults.slow_delay)
-        return self._answer(202, _dumps(message))
+        return self._answer(202, dumps(message))
 
     def _unauthorized(self, header: str | None) -> web.Response | None:
         """A 401 (with the challenge the client's scheme calls for), or None."""
         if self._authorized(header):
             return None
         bearer = header is not None and header.partition(" ")[0].lower() == "bearer"
-        return self._answer(401, _UNAUTHORIZED, _BEARER_CHALLENGE if bearer else _BASIC_CHALLENGE)
+        return self._answer(401, UNAUTHORIZED, BEARER_CHALLENGE if bearer else BASIC_CHALLENGE)
 
     async def _draw_fault(self, request: web.Request) -> tuple[web.Response | None, str]:
         """The latency, then at most one fault: an answer that ends the request now, or the
@@ -722,7 +526,7 @@ class Simulator:
             return self._rate_limited(), ""
         if draw < t[2]:
             status = self._rng.choice(faults.server_error_statuses)
-            body = _SERVER_ERRORS.get(status) or _error_body(
+            body = SERVER_ERRORS.get(status) or error_body(
                 "server-error", f"Simulated server error {status}."
             )
             return self._answer(status, body), ""
@@ -730,17 +534,17 @@ class Simulator:
         if fault == "slow" and not faults.slow_accepts:
             await self._slow_wait(faults.slow_delay)
             self.counts["slow"] += 1
-            return self._answer(503, _SERVER_ERRORS[503]), ""
+            return self._answer(503, SERVER_ERRORS[503]), ""
         return None, fault
 
     def _body(self, request: web.Request, raw: bytes) -> dict[str, Any] | web.Response:
         """The request's JSON body when it is one the service accepts; else the 415 or 400."""
-        if request.content_type != _JSON:
-            return self._answer(415, _UNSUPPORTED)
+        if request.content_type != JSON:
+            return self._answer(415, UNSUPPORTED)
         try:
-            body = _loads(raw)
+            body = loads(raw)
         except ValueError:
-            return self._answer(415, _UNSUPPORTED)
+            return self._answer(415, UNSUPPORTED)
         errors = validate(body)
         if not errors:
             return cast("dict[str, Any]", body)
@@ -751,7 +555,7 @@ class Simulator:
                 {"fieldName": e.field_name, "description": e.description} for e in errors
             ],
         }
-        return self._answer(400, _dumps(refusal))
+        return self._answer(400, dumps(refusal))
 
     def _message(self, body: dict[str, Any]) -> dict[str, Any]:
         """The message the service makes of a valid body (its 202 answer)."""
@@ -763,7 +567,7 @@ class Simulator:
             "id": f"{int(time.time() * 1000)}sim{next(self._ids):013d}",
             "owner": sender,
             "applicationId": body["applicationId"],
-            "time": _timestamp(),
+            "time": timestamp(),
             "segmentCount": 1 if media else segment_count(text),
             "direction": "out",
             "to": to,
@@ -802,38 +606,9 @@ class Simulator:
 
     # -- the list endpoint ------------------------------------------------------------------------
 
-    def _list_items(self, account_id: str) -> Iterable[dict[str, Any]]:
-        decided = self.decided_outcomes
-        for record in self.accepted:
-            message = record.message
-            outcome = decided.get(record.id, {})
-            media = message.get("media") or []
-            for recipient in record.to:
-                item: dict[str, Any] = {
-                    "messageId": record.id,
-                    "accountId": record.account_id,
-                    "sourceTn": message["from"],
-                    "destinationTn": recipient,
-                    "messageStatus": "SENT",
-                    "messageDirection": "OUTBOUND",
-                    "messageType": "mms" if media else "sms",
-                    "segmentCount": message["segmentCount"],
-                    "receiveTime": message["time"],
-                    "carrierName": None,
-                    "messageLength": len(message.get("text") or ""),
-                    "attachmentCount": len(media),
-                    "recipientCount": len(record.to),
-                }
-                if recipient in outcome:
-                    code = outcome[recipient]
-                    item["messageStatus"] = "DELIVERED" if code is None else "FAILED"
-                    if code is not None:
-                        item["errorCode"] = code
-                yield item
-
     async def _handle_list(self, request: web.Request) -> web.Response:
         if not self._authorized(request.headers.get("Authorization")):
-            return self._answer(401, _UNAUTHORIZED, _BASIC_CHALLENGE)
+            return self._answer(401, UNAUTHORIZED, BASIC_CHALLENGE)
         if self.list_rate is not None:
             now = time.monotonic()
             if now < self._list_next:
@@ -841,7 +616,7 @@ class Simulator:
                 wait = self._list_next - now
                 return self._answer(
                     429,
-                    _error_body(
+                    error_body(
                         "rate_limit_exceeded",
                         "Rate limit exceeded. Wait for Retry-After time before sending another "
                         "request.",
@@ -852,14 +627,14 @@ class Simulator:
         self.counts["list"] += 1
         query = request.query
         try:
-            match = _list_filter(query)
+            match = list_filter(query)
             limit = int(query.get("limit", "100"))
             offset = int(query.get("pageToken", "0") or "0")
             if not 1 <= limit <= 10_000 or offset < 0:
                 raise ValueError("limit must be 1 to 10000")
         except ValueError as exc:
-            return self._answer(400, _error_body("request-validation", str(exc)))
-        found = [item for item in self._list_items(request.match_info["account_id"]) if match(item)]
+            return self._answer(400, error_body("request-validation", str(exc)))
+        found = [item for item in list_items(self.accepted, self.decided_outcomes) if match(item)]
         page = found[offset : offset + limit]
         page_info: dict[str, Any] = {}
         if offset + limit < len(found):
@@ -871,7 +646,7 @@ class Simulator:
             page_info["prevPageToken"] = token
             page_info["prevPage"] = str(request.url.update_query({"pageToken": token}))
         body = {"totalCount": len(found), "pageInfo": page_info, "messages": page}
-        return self._answer(200, _dumps(body))
+        return self._answer(200, dumps(body))
 
     # -- the OAuth2 token endpoint -----------------------------------------------------------------
 
@@ -883,7 +658,7 @@ class Simulator:
             form = {key: str(value) for key, value in (await request.post()).items()}
         else:
             await request.read()
-        client_id, client_secret = _basic_pair(header)
+        client_id, client_secret = basic_pair(header)
         status, error, description, token = self._token_answer(
             client_id, client_secret, content_type, form
         )
@@ -905,11 +680,11 @@ class Simulator:
             lifetime = self._token_lifetime
             expires_in: float = int(lifetime) if lifetime.is_integer() else lifetime
             body = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
-            return web.Response(status=200, body=_dumps(body), content_type=_JSON, headers=headers)
+            return web.Response(status=200, body=dumps(body), content_type=JSON, headers=headers)
         if status == 401:
-            headers.update(_BASIC_CHALLENGE)
-        payload = _dumps({"error": error, "error_description": description})
-        return web.Response(status=status, body=payload, content_type=_JSON, headers=headers)
+            headers.update(BASIC_CHALLENGE)
+        payload = dumps({"error": error, "error_description": description})
+        return web.Response(status=status, body=payload, content_type=JSON, headers=headers)
 
     def _token_answer(
         self,
