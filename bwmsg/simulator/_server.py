@@ -2,6 +2,12 @@
 
 It also plays the OAuth2 token endpoint (client credentials grant), so that a Sender using
 ``client_id``/``client_secret`` can be tested against it.
+
+Why this module is over 500 lines: it is the one class whose settings can change while it
+runs (faults, rate, callbacks, tokens), with its lifecycle and the three endpoints' handlers,
+kept thin; their rules live beside it (``_validate``, ``_list``, ``_records``, ``_wire``,
+``_callbacks``). The token endpoint's state (issued tokens, failures to inject) is the next
+to move into a module of its own.
 """
 
 from __future__ import annotations
