@@ -237,63 +237,73 @@ def _throttle_requests(n: int | None) -> Iterator[Any]:
 async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
     """Send through a throttled Sender for spec['seconds']; record when each body was written."""
     from bwmsg import RateLimit, Sender, segments
-    from bwmsg._transport import _pool
+    from bwmsg._transport import default_factory, use_factory
 
     stamps: list[tuple[float, int]] = []
     loop = asyncio.get_running_loop()
     recording = False
 
-    # Benchmark-only instrumentation of a private class: when each request is written to its
-    # socket by the Sender's own HTTP pool (the way the Sender sends by default).
-    write = _pool.Connection.send
+    class Timed:
+        """The Sender's own transport, noting when each request is written: its exchange
+        writes before it first suspends, so the time just before it is the time of the write."""
 
-    def timed_send(self: Any, data: bytes, loop_: asyncio.AbstractEventLoop) -> Any:
-        if recording:
-            body = json.loads(data.split(b"\r\n\r\n", 1)[1])
-            per = 1 if body.get("media") else segments(body.get("text") or "").segments
-            stamps.append((loop.time(), per * len(body["to"])))
-        return write(self, data, loop_)
+        def __init__(self, inner: Any) -> None:
+            self.prepare = inner.prepare
+            self.connection = inner.connection
+            self.aclose = inner.aclose
+            self.inner = inner
 
-    _pool.Connection.send = timed_send  # type: ignore[method-assign]
+        async def exchange(self, link: Any, head: Any, body: bytes, deadline: float) -> Any:
+            if recording:
+                message = json.loads(body)
+                per = 1 if message.get("media") else segments(message.get("text") or "").segments
+                stamps.append((loop.time(), per * len(message["to"])))
+            return await self.inner.exchange(link, head, body, deadline)
+
+    def factory(url: Any, settings: Any, web: Any) -> Any:
+        return Timed(default_factory(url, settings, web))
+
     rate = RateLimit(spec["rate"], burst=spec["burst"])
     seconds = spec["seconds"]
     permits: list[tuple[float, int]] = []
-    async with Sender(
-        ACCOUNT_ID,
-        USERNAME,
-        PASSWORD,
-        application_id=APPLICATION_ID,
-        base_url=spec["base_url"],
-        concurrency=spec["concurrency"],
-        rate=rate,
-    ) as sender:
-        # Open the pool's connections first (a steady campaign has them open), then let the
-        # bucket fill up again before measuring.
-        async for _ in sender.send_many(_requests(spec["concurrency"])):
-            pass
-        await asyncio.sleep(rate.capacity / rate.segments_per_second + 0.05)
-        # Benchmark-only instrumentation of a private attribute: when the throttle lets each
-        # request go. Skipped if the Sender is built differently.
-        throttle = getattr(sender, "_throttle", None)
-        if throttle is not None and hasattr(throttle, "acquire"):
-            acquire = throttle.acquire
+    # The Sender sends through its default transport, wrapped (the seam's hook).
+    with use_factory(factory):
+        async with Sender(
+            ACCOUNT_ID,
+            USERNAME,
+            PASSWORD,
+            application_id=APPLICATION_ID,
+            base_url=spec["base_url"],
+            concurrency=spec["concurrency"],
+            rate=rate,
+        ) as sender:
+            # Open the pool's connections first (a steady campaign has them open), then let the
+            # bucket fill up again before measuring.
+            async for _ in sender.send_many(_requests(spec["concurrency"])):
+                pass
+            await asyncio.sleep(rate.capacity / rate.segments_per_second + 0.05)
+            # Benchmark-only instrumentation of a private attribute: when the throttle lets each
+            # request go. Skipped if the Sender is built differently.
+            throttle = getattr(sender, "_throttle", None)
+            if throttle is not None and hasattr(throttle, "acquire"):
+                acquire = throttle.acquire
 
-            async def timed_acquire(request: Any) -> None:
-                await acquire(request)
-                per = 1 if request.media else segments(request.text or "").segments
-                permits.append((loop.time(), per * len(request.to)))
+                async def timed_acquire(request: Any) -> None:
+                    await acquire(request)
+                    per = 1 if request.media else segments(request.text or "").segments
+                    permits.append((loop.time(), per * len(request.to)))
 
-            throttle.acquire = timed_acquire
-        recording = True
-        started = loop.time()
-        sent = failed = 0
-        stream = sender.send_many(_throttle_requests(None))
-        async for result in stream:
-            sent += result.ok
-            failed += not result.ok
-            if loop.time() - started >= seconds:
-                break
-        await stream.aclose()  # type: ignore[attr-defined]
+                throttle.acquire = timed_acquire
+            recording = True
+            started = loop.time()
+            sent = failed = 0
+            stream = sender.send_many(_throttle_requests(None))
+            async for result in stream:
+                sent += result.ok
+                failed += not result.ok
+                if loop.time() - started >= seconds:
+                    break
+            await stream.aclose()  # type: ignore[attr-defined]
     return {"stamps": stamps, "permits": permits, "sent": sent, "failed": failed}
 
 

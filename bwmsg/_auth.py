@@ -6,15 +6,11 @@ import asyncio
 import base64
 import json
 import re
-from collections.abc import Mapping
-from ssl import SSLContext
 from typing import Any
-
-import aiohttp
 
 from ._errors import AuthenticationError, TransportError
 from ._retry import RetryPolicy
-from ._transport._proxy import refusal
+from ._transport import AnswerTimeout, Client, ConnectError, ExchangeError
 
 __all__ = ["BasicCredentials", "ClientCredentials", "Credentials"]
 
@@ -38,8 +34,9 @@ class Credentials:
     static_headers: dict[str, str] | None = None
     """Headers that never change (Basic auth), so callers can skip the await."""
 
-    async def headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
-        """Request headers carrying the credentials (shared: never mutate them)."""
+    async def headers(self, client: Client) -> dict[str, str]:
+        """Request headers carrying the credentials (shared: never mutate them); ``client``
+        makes the requests this may need (for a token)."""
         raise NotImplementedError
 
     def renew_after_401(self, used: dict[str, str]) -> bool:
@@ -56,7 +53,7 @@ class BasicCredentials(Credentials):
         self._headers = {**base, "Authorization": basic_header(username, password)}
         self.static_headers = self._headers
 
-    async def headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
+    async def headers(self, client: Client) -> dict[str, str]:
         return self._headers
 
 
@@ -77,27 +74,18 @@ class ClientCredentials(Credentials):
         token_url: str,
         base: dict[str, str],
         retry: RetryPolicy,
-        timeout: aiohttp.ClientTimeout,
-        *,
-        ssl: SSLContext | bool = True,
-        request_options: Mapping[str, Any] | None = None,
-        request_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._ssl = ssl
-        self._options = dict(request_options or {})  # a proxy, say
-        self._extra_headers = dict(request_headers or {})  # its credentials, say
         self._token_url = token_url
         self._basic = basic_header(client_id, client_secret)
         self._base = base
         self._retry = retry
-        self._timeout = timeout
         self._lock = asyncio.Lock()
         self._headers: dict[str, str] | None = None
         self._renew_at = 0.0
         self._refused: AuthenticationError | None = None
         self.token_requests = 0
 
-    async def headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
+    async def headers(self, client: Client) -> dict[str, str]:
         loop = asyncio.get_running_loop()
         current = self._headers
         if current is not None and loop.time() < self._renew_at:
@@ -108,7 +96,7 @@ class ClientCredentials(Credentials):
                 return self._headers
             if self._refused is not None:
                 raise self._refused
-            token, lifetime = await self._fetch(session)
+            token, lifetime = await self._fetch(client)
             margin = min(REFRESH_MARGIN, lifetime / 2)
             self._renew_at = loop.time() + lifetime - margin
             self._headers = {**self._base, "Authorization": f"Bearer {token}"}
@@ -119,12 +107,12 @@ class ClientCredentials(Credentials):
             self._headers = None  # the next caller fetches a new token
         return True
 
-    async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float]:
+    async def _fetch(self, client: Client) -> tuple[str, float]:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._request(session)
+                return await self._request(client)
             except AuthenticationError as error:
                 if 500 <= error.status <= 599 or error.status == 429:
                     delay = self._retry.next_delay(
@@ -135,44 +123,45 @@ class ClientCredentials(Credentials):
                 else:
                     self._refused = error
                     raise
-            except TransportError:
-                delay = self._retry.next_delay(TransportError("token"), attempt)
+            except TransportError as error:
+                # A refused certificate or proxy stays refused (its error is not retryable).
+                delay = self._retry.next_delay(error, attempt)
                 if delay is None:
                     raise
             if delay:
                 await asyncio.sleep(delay)
 
-    async def _request(self, session: aiohttp.ClientSession) -> tuple[str, float]:
+    async def _request(self, client: Client) -> tuple[str, float]:
         self.token_requests += 1
         try:
-            async with session.post(
+            answer = await client.request(
+                "POST",
                 self._token_url,
-                data={"grant_type": "client_credentials"},
                 headers={
                     "Authorization": self._basic,
                     "Accept": "application/json",
-                    **self._extra_headers,
+                    "Content-Type": "application/x-www-form-urlencoded",
                 },
-                timeout=self._timeout,
-                raise_for_status=False,
-                allow_redirects=False,
-                ssl=self._ssl,
-                **self._options,
-            ) as response:
-                status = response.status
-                payload = await response.read()
-        except aiohttp.ClientHttpProxyError as exc:  # CONNECT refused: nothing was sent
-            refused = refusal(exc)
-            error = TransportError(
-                f"could not get an OAuth2 token from {self._token_url}: {refused}",
-                retryable=refused.retryable,
+                body=b"grant_type=client_credentials",
             )
-            raise error from refused  # aiohttp's text carries the proxy's reason unsanitised
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except ConnectError as exc:  # nothing was sent (the proxy's reason is sanitised)
             error = TransportError(
-                f"could not get an OAuth2 token from {self._token_url}: {type(exc).__name__}"
+                f"could not get an OAuth2 token from {self._token_url}: {exc}",
+                retryable=exc.retryable,
             )
-            raise error from exc
+            raise error from exc.__cause__ or exc
+        except (ExchangeError, AnswerTimeout) as exc:
+            cause = exc.__cause__ or exc
+            error = TransportError(
+                f"could not get an OAuth2 token from {self._token_url}: {type(cause).__name__}"
+            )
+            raise error from cause
+        status = answer.status
+        payload = answer.body
+        if payload is None:
+            raise TransportError(
+                f"could not get an OAuth2 token from {self._token_url}: the answer was cut off"
+            )
         data: Any
         try:
             data = json.loads(payload) if payload.strip() else None

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-import aiohttp
 import attrs
 from yarl import URL
 
@@ -28,7 +27,7 @@ from ._errors import (
     api_error_from_response,
 )
 from ._retry import parse_retry_after
-from ._transport._proxy import refusal
+from ._transport import Answer, AnswerTimeout, Client, ConnectError, ExchangeError
 
 if TYPE_CHECKING:
     from ._sender import Sender
@@ -155,16 +154,15 @@ async def list_messages(
     filters: Mapping[str, Any],
     page_size: int | None,
     *,
-    session: Callable[[], aiohttp.ClientSession],
+    web: Callable[[], Client],
     credentials: Credentials,
-    options: Mapping[str, Any],
 ) -> AsyncIterator[MessageSummary]:
     """Every message matching ``filters``, following ``pageInfo`` to the last page.
 
-    ``session`` gives the Sender's session (opening the Sender), ``credentials`` its
-    credentials; ``options`` go to every aiohttp request (timeout, ssl, proxy).
+    ``web`` gives the Sender's client for requests (opening the Sender), ``credentials`` its
+    credentials.
     """
-    client = session()
+    client = web()
     pacer = _pacers.get(sender)
     if pacer is None:
         pacer = _pacers[sender] = _Pacer(LIST_RATE, _BURST)
@@ -174,7 +172,7 @@ async def list_messages(
         params["limit"] = str(page_size)
     seen_tokens: set[str] = set()
     while True:
-        data = await _get(sender, client, credentials, pacer, url, params, options)
+        data = await _get(sender, client, credentials, pacer, url, params)
         items = data.get("messages") if isinstance(data, dict) else None
         if not isinstance(items, list):
             items = []
@@ -206,12 +204,11 @@ def _next_token(page: Any) -> str | None:
 
 async def _get(
     sender: Sender,
-    session: aiohttp.ClientSession,
+    client: Client,
     credentials: Credentials,
     pacer: _Pacer,
     url: URL,
     params: dict[str, str],
-    options: Mapping[str, Any],
 ) -> Any:
     policy = sender.retry
     attempt = 0
@@ -219,8 +216,8 @@ async def _get(
     while True:
         attempt += 1
         await pacer.acquire()
-        headers = await credentials.headers(session)
-        outcome = await _attempt(sender, session, url, params, headers, options)
+        headers = await credentials.headers(client)
+        outcome = await _attempt(sender, client, url, params, headers)
         if not isinstance(outcome, BwmsgError):
             return outcome
         if (
@@ -252,47 +249,43 @@ async def _get(
 
 async def _attempt(
     sender: Sender,
-    session: aiohttp.ClientSession,
+    client: Client,
     url: URL,
     params: dict[str, str],
     headers: dict[str, str],
-    options: Mapping[str, Any],
 ) -> Any:
     get_headers = {k: v for k, v in headers.items() if k != "Content-Type"}
+    error: BwmsgError
     try:
-        async with session.get(
-            url,
-            params=params,
-            headers=get_headers,
-            raise_for_status=False,
-            allow_redirects=False,
-            **options,
-        ) as response:
-            status = response.status
-            payload = await response.read()
-            if 200 <= status < 300:
-                try:
-                    return _convert.loads(payload)
-                except (ValueError, RecursionError):
-                    return ApiError(status, type="unreadable", description="not JSON")
-            return api_error_from_response(
-                status,
-                payload,
-                reason=response.reason,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
-    except aiohttp.ClientHttpProxyError as exc:  # CONNECT refused: nothing reached the API
-        refused = refusal(exc)
-        error: BwmsgError = TransportError(
-            f"could not list messages at {sender.base_url}: {refused}", retryable=refused.retryable
+        answer = await client.request("GET", url, headers=get_headers, params=params)
+    except ConnectError as exc:  # nothing reached the API; a refused certificate stays refused
+        error = TransportError(
+            f"could not list messages at {sender.base_url}: {exc}", retryable=exc.retryable
         )
-        error.__cause__ = refused  # aiohttp's own text carries the proxy's reason unsanitised
+        error.__cause__ = exc.__cause__ or exc
         return error
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        error = TransportError(f"could not connect to {sender.base_url}: {exc}")
-        error.__cause__ = exc
+    except (ExchangeError, AnswerTimeout) as exc:
+        cause = exc.__cause__ or exc
+        error = AmbiguousSendError(f"listing messages failed: {type(cause).__name__}: {cause}")
+        error.__cause__ = cause
         return error
-    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-        error = AmbiguousSendError(f"listing messages failed: {type(exc).__name__}: {exc}")
-        error.__cause__ = exc
-        return error
+    return _read(answer)
+
+
+def _read(answer: Answer) -> Any:
+    """The answer's JSON, or the error it stands for."""
+    status = answer.status
+    payload = answer.body
+    if payload is None:
+        return AmbiguousSendError("listing messages failed: the answer's body was cut off")
+    if 200 <= status < 300:
+        try:
+            return _convert.loads(payload)
+        except (ValueError, RecursionError):
+            return ApiError(status, type="unreadable", description="not JSON")
+    return api_error_from_response(
+        status,
+        payload,
+        reason=answer.reason,
+        retry_after=parse_retry_after(answer.headers.get("retry-after")),
+    )

@@ -1,4 +1,4 @@
-"""The Sender: one pooled HTTP session, the retry loop, and the send_many dispatcher."""
+"""The Sender: lifecycle, send, retries and the send_many dispatcher (the wire: _transport)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from yarl import URL
 
-from . import _convert
+from . import _convert, _transport
 from ._auth import BasicCredentials, ClientCredentials, Credentials
 from ._errors import (
     AmbiguousSendError,
@@ -44,17 +43,23 @@ from ._models import Message, MessageRequest, Outcome, SendResult
 from ._retry import RetryPolicy, parse_retry_after
 from ._stats import SenderStats, Stats
 from ._throttle import RateLimit, Throttle
-from ._transport import ConnectError, ExchangeError, _pool, _proxy
+from ._transport import (
+    Answer,
+    AnswerTimeout,
+    ConnectError,
+    ExchangeError,
+    SessionTransport,
+    Settings,
+    Transport,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TOKEN_URL", "Sender"]
 
 DEFAULT_BASE_URL = "https://messaging.bandwidth.com/api/v2"
 DEFAULT_TOKEN_URL = "https://api.bandwidth.com/api/v1/oauth2/token"
-
-# Kept below the idle timeout of common servers and load balancers, so that a pooled
-# connection is seldom closed by the far end just as a request is written on it (that
-# failure is ambiguous: the request may have been read).
-KEEPALIVE_TIMEOUT = 10.0
 
 logger = logging.getLogger("bwmsg")
 
@@ -199,15 +204,21 @@ class Sender:
             )
         if not isinstance(trust_env, bool):
             raise ValueError(f"trust_env must be True or False, got {trust_env!r}")
-        explicit = _proxy.parse_proxy(proxy, "proxy") if proxy is not None else None
-        # The proxy of each endpoint (NO_PROXY may exempt one host, not another). A session
-        # given by the user gets only an explicit one: its own trust_env decides the rest.
-        from_env = trust_env and session is None
-        self._proxy = _proxy.choose(root, explicit, from_env)
-        token_proxy = _proxy.choose(URL(token_url), explicit, from_env) if oauth else None
-        self._proxy_options, proxy_headers = _aiohttp_proxy(self._proxy, root)
-        token_options, token_headers = _aiohttp_proxy(token_proxy, URL(token_url))
-        self._proxied = self._proxy is not None or token_proxy is not None
+        # The proxy of each endpoint is chosen now (NO_PROXY may exempt one host, not
+        # another). A session given by the user gets only an explicit one: its own trust_env
+        # decides the rest.
+        token = URL(token_url) if oauth else None
+        self._settings = Settings(
+            timeout=float(timeout),
+            ssl=ssl,
+            proxy=proxy,
+            trust_env=trust_env and session is None,
+            origins=[root] if token is None else [root, token],
+        )
+        self._proxy = self._settings.proxy_for(root)
+        self._proxied = self._proxy is not None or (
+            token is not None and self._settings.proxy_for(token) is not None
+        )
 
         self.account_id = account_id
         self.username = username
@@ -217,35 +228,21 @@ class Sender:
         self.concurrency = concurrency
         self.rate = rate
         self.retry = retry
-        self.timeout = float(timeout)
         self._session = session
-        self._owns_session = session is None
         self._state = _State.UNOPENED
         self._url = root / "users" / account_id / "messages"
         base_headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": f"bwmsg/{_version()}",
-            # Through an http:// proxy every API request carries its credentials (the pool
-            # writes its own and drops this one; aiohttp cannot add it to a plain request).
-            **proxy_headers,
         }
-        self._client_timeout = aiohttp.ClientTimeout(total=self.timeout, connect=self.timeout / 2)
         self.client_id = client_id
         self._credentials: Credentials
         if oauth:
             assert client_id is not None
             assert client_secret is not None
             self._credentials = ClientCredentials(
-                client_id,
-                client_secret,
-                token_url,
-                base_headers,
-                retry,
-                self._client_timeout,
-                ssl=ssl,
-                request_options=token_options,
-                request_headers=token_headers,
+                client_id, client_secret, token_url, base_headers, retry
             )
         else:
             assert username is not None
@@ -256,20 +253,12 @@ class Sender:
         self._paused_until = 0.0
         self._runs: set[asyncio.Task[Any]] = set()
         self._trace_configs = list(trace_configs) if trace_configs else None
-        self._ssl = ssl
-        # Per-request settings for a session given by the user; our own has them as defaults.
-        self._post_options: dict[str, Any] = {
-            "timeout": self._client_timeout,
-            "raise_for_status": False,
-            "allow_redirects": False,
-            "ssl": ssl,
-            **self._proxy_options,
-        }
-        self._session_headers: dict[str, str] | None = None
-        # The Sender's own sends go through bwmsg's HTTP/1.1 pool (_transport/_pool.py); a session
-        # given by the user, or trace_configs, send through aiohttp instead.
-        self._pool: _pool.Pool | None = None
-        self._head = b""
+        # Set when the Sender opens (see _transport/__init__.py): what sends the messages
+        # (bwmsg's pool, or aiohttp for a session given or trace_configs), and the aiohttp
+        # transport that tokens and listing use.
+        self._transport: Transport[Any, Any] | None = None
+        self._web: SessionTransport | None = None
+        self._head: Any = None
         self._head_for: dict[str, str] | None = None
         self._stats = Stats()
 
@@ -333,45 +322,34 @@ class Sender:
         """True once :meth:`aclose` has been called."""
         return self._state is _State.CLOSED
 
-    def _open(self) -> aiohttp.ClientSession:
+    @property
+    def timeout(self) -> float:
+        """Seconds one attempt may take; every transport reads it at each request."""
+        return self._settings.timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._settings.timeout = float(value)
+
+    def _open(self) -> SessionTransport:
         if self._state is _State.CLOSED:
             raise RuntimeError("this Sender is closed; create a new one")
-        if self._state is _State.UNOPENED:
-            if self._session is None:
-                # Our own session carries the per-request settings as its defaults (and the
-                # headers too, when they never change): aiohttp then has less to merge per
-                # request on the hot path.
-                connector = aiohttp.TCPConnector(
-                    limit=self.concurrency,
-                    ttl_dns_cache=300,
-                    keepalive_timeout=KEEPALIVE_TIMEOUT,
-                    ssl=self._ssl,
-                )
-                # No default headers when a proxy is used: aiohttp sends a session's default
-                # headers to the proxy too, their Authorization as Proxy-Authorization (the
-                # API's password); each request then carries its own.
-                defaults = None if self._proxied else self._credentials.static_headers
-                self._session = aiohttp.ClientSession(
-                    connector=connector,
-                    trace_configs=self._trace_configs,
-                    timeout=self._client_timeout,
-                    headers=defaults,
-                    raise_for_status=False,
-                )
-                self._session_headers = defaults
-                self._post_options = {"allow_redirects": False, **self._proxy_options}
-                if self._trace_configs is None:
-                    self._pool = _pool.Pool(
-                        self._url,
-                        ssl=self._ssl,
-                        connect_timeout=self.timeout / 2,
-                        keepalive=KEEPALIVE_TIMEOUT,
-                        proxy=self._proxy,
-                    )
+        if self._web is None:
+            # No default headers when a proxy is used: aiohttp sends a session's default
+            # headers to the proxy too, their Authorization as Proxy-Authorization (the API's
+            # password); each request then carries its own.
+            defaults = None if self._proxied else self._credentials.static_headers
+            self._transport, self._web = _transport.open_transports(
+                self._url,
+                self._settings,
+                session=self._session,
+                trace_configs=self._trace_configs,
+                concurrency=self.concurrency,
+                headers=defaults,
+            )
             self._inflight = Limit(self.concurrency)
             self._state = _State.OPENED
-        assert self._session is not None
-        return self._session
+        return self._web
 
     async def aclose(self) -> None:
         """Close the Sender and the session it owns. Safe to call more than once.
@@ -385,10 +363,10 @@ class Sender:
             task.cancel()
         if self._runs:
             await asyncio.gather(*self._runs, return_exceptions=True)
-        if self._pool is not None:
-            await self._pool.close()
-        if self._owns_session and self._session is not None:
-            await self._session.close()
+        if self._transport is not None:
+            await self._transport.aclose()
+        if self._web is not None:
+            await self._web.aclose()  # closes only a session of its own
 
     def stats(self) -> SenderStats:
         """Counters of this Sender so far: outcomes, attempts, retries, in flight, rate, latency.
@@ -433,214 +411,190 @@ class Sender:
             raise TypeError(
                 f"expected a MessageRequest at index {index}, got {type(request).__name__}"
             )
-        session = self._open()
-        pool = self._pool
-        inflight = self._inflight
-        assert inflight is not None
+        web = self._open()
         loop = asyncio.get_running_loop()
-        started = loop.time()
         if request.application_id is None and self.application_id is None:
-            invalid = RequestValidationError(
-                [
-                    FieldError(
-                        field_name="applicationId",
-                        description="required: set it on the request or pass "
-                        "application_id= to the Sender (BW_MESSAGING_APPLICATION_ID)",
-                    )
-                ]
-            )
-            self._stats.failed += 1
-            self._stats.finished(loop.time())
-            return SendResult(index=index, request=request, outcome=Outcome.FAILED, error=invalid)
-        # Serialised once a slot is free, not before: a request waiting for its turn holds no
-        # body (orjson's output keeps a 4 KiB buffer), so many waiting send() calls stay cheap.
-        body: bytes | None = None
-        policy = self.retry
-        stats = self._stats
+            return self._invalid(request, index)
+        tries = _Tries(request, index, loop.time())
         credentials = self._credentials
-        static_headers = credentials.static_headers
-        attempt = 0
-        budget = 0  # attempts counted against the policy (a renewed token's retry is free)
-        renewed = False
-        ambiguous: AmbiguousSendError | None = None
-        last: BwmsgError | None = None
-        made = 0  # attempts written to a connection
         try:
             while True:
                 if slot is not None and slot.run.stopping:  # stopped between two attempts
-                    return self._stopped(
-                        request, index, made, loop.time() - started, False, ambiguous, last
-                    )
-                attempt += 1
-                budget += 1
+                    return self._stopped(tries, False)
+                tries.attempt += 1
+                tries.budget += 1
                 # A timed wait, not a wait for an event: the pause may be lengthened meanwhile.
                 while self._paused_until > loop.time():  # noqa: ASYNC110
                     await asyncio.sleep(self._paused_until - loop.time())
                 if self._throttle is not None:
                     await self._throttle.acquire(request)
-                outcome: Message | BwmsgError | None
                 try:
-                    headers = static_headers or await credentials.headers(session)
+                    headers = credentials.static_headers or await credentials.headers(web)
                 except BwmsgError as exc:  # no token could be had: this request was not made
-                    attempt -= 1
-                    outcome = exc
-                    delay = None
-                else:
-                    stats.attempts += 1
-                    if attempt > 1:
-                        stats.retries += 1
-                    if not inflight.try_acquire():
-                        await inflight.acquire()
-                    if body is None:
-                        try:
-                            body = _convert.dumps(
-                                _convert.request_to_dict(request, self.application_id)
-                            )
-                        except BaseException:
-                            inflight.release()
-                            raise
-                    stats.in_flight += 1
-                    sent_at = loop.time()
-                    # The request is made inline (not in a helper coroutine): this is the hot path
-                    # of send_many, and every await layer costs.
-                    try:
-                        if pool is not None:
-                            if headers is not self._head_for:
-                                self._head = pool.head(headers)
-                                self._head_for = headers
-                            deadline = sent_at + self.timeout
-                            connection = await pool.connection(deadline)
-                            made += 1
-                            if slot is not None:
-                                slot.written = True
-                            answer = await pool.exchange(connection, self._head, body, deadline)
-                            outcome = self._answer(
-                                answer.status,
-                                answer.body,
-                                answer.reason,
-                                answer.headers.get("retry-after"),
-                            )
-                        else:
-                            # aiohttp does not say when it writes: from here it may have.
-                            made += 1
-                            if slot is not None:
-                                slot.written = True
-                            async with session.post(
-                                self._url,
-                                data=body,
-                                headers=None if headers is self._session_headers else headers,
-                                **self._post_options,
-                            ) as response:
-                                status = response.status
-                                try:
-                                    payload: bytes | None = await response.read()
-                                except (aiohttp.ClientError, asyncio.TimeoutError):
-                                    payload = None
-                                outcome = self._answer(
-                                    status,
-                                    payload,
-                                    response.reason,
-                                    response.headers.get("Retry-After"),
-                                )
-                    except (
-                        aiohttp.ClientError,
-                        asyncio.TimeoutError,
-                        ConnectError,
-                        ExchangeError,
-                    ) as exc:
-                        outcome = self._failure(exc)
-                    finally:
-                        stats.in_flight -= 1
-                        inflight.release()
-                    if slot is not None:
-                        slot.written = False  # answered (or failed): nothing on the wire now
-                    stats.latency(loop.time() - sent_at)
-                    if isinstance(outcome, Message) or outcome is None:
-                        stats.sent += 1
-                        stats.finished(loop.time())
-                        return SendResult(
-                            index=index,
-                            request=request,
-                            outcome=Outcome.SENT,
-                            message=outcome or _message_from_request(request, self.application_id),
-                            attempts=attempt,
-                            elapsed=loop.time() - started,
-                        )
-                    if (
-                        isinstance(outcome, AuthenticationError)
-                        and not renewed
-                        and credentials.renew_after_401(headers)
-                    ):
-                        # A 401 means the message was not sent: renew the token, try once more.
-                        renewed = True
-                        budget -= 1
-                        logger.debug("send attempt %d: 401 with a token, renewing it", attempt)
-                        continue
-                    delay = policy.next_delay(outcome, budget)
-                error: BwmsgError = outcome
-                last = error
-                if isinstance(error, AmbiguousSendError):
-                    ambiguous = error
-                logger.debug(
-                    "send attempt %d failed: %s; %s",
-                    attempt,
-                    _short(error),
-                    "giving up" if delay is None else f"retrying in {delay:.3f}s",
-                )
-                if isinstance(error, RateLimitedError):
-                    pause = delay if delay is not None else policy.backoff(budget)
-                    self._paused_until = max(self._paused_until, loop.time() + pause)
+                    tries.attempt -= 1
+                    return self._failed(tries, exc)
+                outcome = await self._attempt(tries, headers, slot, loop)
+                if not isinstance(outcome, BwmsgError):
+                    return self._sent(tries, outcome, loop.time())
+                if self._renews(tries, outcome, headers):
+                    continue
+                delay = self.retry.next_delay(outcome, tries.budget)
                 if delay is None:
-                    if ambiguous is not None and error is not ambiguous:
-                        final = AmbiguousSendError(
-                            f"the message may have been sent: attempt {attempt} failed with "
-                            f"{_short(error)}, after an earlier attempt that may have been "
-                            f"accepted ({_short(ambiguous)})"
-                        )
-                        final.__cause__ = error
-                        error = final
-                    if ambiguous is not None:
-                        stats.unknown += 1
-                    else:
-                        stats.failed += 1
-                    stats.finished(loop.time())
-                    return SendResult(
-                        index=index,
-                        request=request,
-                        outcome=Outcome.UNKNOWN if ambiguous is not None else Outcome.FAILED,
-                        error=error,
-                        attempts=attempt,
-                        elapsed=loop.time() - started,
-                    )
+                    return self._failed(tries, outcome)
+                self._noted(tries, outcome, delay)
                 if delay > 0:
                     await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if slot is None or not slot.run.stopping:
                 raise
             _uncancel()
-            return self._stopped(
-                request, index, made, loop.time() - started, slot.written, ambiguous, last
-            )
+            return self._stopped(tries, slot.written)
 
-    def _stopped(
+    async def _attempt(
         self,
-        request: MessageRequest,
-        index: int,
-        made: int,
-        elapsed: float,
-        written: bool,
-        ambiguous: AmbiguousSendError | None,
-        last: BwmsgError | None,
-    ) -> SendResult:
+        tries: _Tries,
+        headers: dict[str, str],
+        slot: _Slot | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> Message | BwmsgError | None:
+        """One attempt through the transport: what its answer or failure means."""
+        stats = self._stats
+        inflight = self._inflight
+        transport = self._transport
+        assert inflight is not None
+        assert transport is not None
+        stats.attempts += 1
+        if tries.attempt > 1:
+            stats.retries += 1
+        if not inflight.try_acquire():
+            await inflight.acquire()
+        stats.in_flight += 1
+        sent_at = loop.time()
+        deadline = sent_at + self._settings.timeout
+        outcome: Message | BwmsgError | None
+        try:
+            # Serialised once a slot is free, not before: a request waiting for its turn holds
+            # no body (orjson's output keeps a 4 KiB buffer), so many waiting sends stay cheap.
+            body = tries.body or self._body(tries)
+            if headers is not self._head_for:
+                self._head = transport.prepare(headers)
+                self._head_for = headers
+            link = await transport.connection(deadline)
+            tries.made += 1
+            if slot is not None:
+                slot.written = True
+            outcome = self._answer(await transport.exchange(link, self._head, body, deadline))
+        except (ConnectError, ExchangeError, AnswerTimeout) as exc:
+            outcome = self._failure(exc)
+        finally:
+            stats.in_flight -= 1
+            inflight.release()
+        if slot is not None:
+            slot.written = False  # answered (or failed): nothing on the wire now
+        stats.latency(loop.time() - sent_at)
+        return outcome
+
+    def _body(self, tries: _Tries) -> bytes:
+        body = _convert.dumps(_convert.request_to_dict(tries.request, self.application_id))
+        tries.body = body
+        return body
+
+    def _invalid(self, request: MessageRequest, index: int) -> SendResult:
+        """The result of a request without an application id (none on the Sender either)."""
+        invalid = RequestValidationError(
+            [
+                FieldError(
+                    field_name="applicationId",
+                    description="required: set it on the request or pass "
+                    "application_id= to the Sender (BW_MESSAGING_APPLICATION_ID)",
+                )
+            ]
+        )
+        self._stats.failed += 1
+        self._stats.finished(asyncio.get_running_loop().time())
+        return SendResult(index=index, request=request, outcome=Outcome.FAILED, error=invalid)
+
+    def _sent(self, tries: _Tries, message: Message | None, now: float) -> SendResult:
+        self._stats.sent += 1
+        self._stats.finished(now)
+        return SendResult(
+            index=tries.index,
+            request=tries.request,
+            outcome=Outcome.SENT,
+            message=message or _message_from_request(tries.request, self.application_id),
+            attempts=tries.attempt,
+            elapsed=now - tries.started,
+        )
+
+    def _renews(self, tries: _Tries, error: BwmsgError, headers: dict[str, str]) -> bool:
+        """After a 401 with a token: True when it is renewed for one more attempt (the 401
+        means the message was not sent, and that attempt does not count against the policy)."""
+        if (
+            isinstance(error, AuthenticationError)
+            and not tries.renewed
+            and self._credentials.renew_after_401(headers)
+        ):
+            tries.renewed = True
+            tries.budget -= 1
+            logger.debug("send attempt %d: 401 with a token, renewing it", tries.attempt)
+            return True
+        return False
+
+    def _noted(self, tries: _Tries, error: BwmsgError, delay: float | None) -> None:
+        """Remember a failed attempt, log it, and after a 429 pause the whole Sender."""
+        tries.last = error
+        if isinstance(error, AmbiguousSendError):
+            tries.ambiguous = error
+        logger.debug(
+            "send attempt %d failed: %s; %s",
+            tries.attempt,
+            _short(error),
+            "giving up" if delay is None else f"retrying in {delay:.3f}s",
+        )
+        if isinstance(error, RateLimitedError):
+            pause = delay if delay is not None else self.retry.backoff(tries.budget)
+            loop = asyncio.get_running_loop()
+            self._paused_until = max(self._paused_until, loop.time() + pause)
+
+    def _failed(self, tries: _Tries, error: BwmsgError) -> SendResult:
+        """The result of a request whose last attempt failed and will not be retried."""
+        self._noted(tries, error, None)
+        ambiguous = tries.ambiguous
+        if ambiguous is not None and error is not ambiguous:
+            final = AmbiguousSendError(
+                f"the message may have been sent: attempt {tries.attempt} failed with "
+                f"{_short(error)}, after an earlier attempt that may have been "
+                f"accepted ({_short(ambiguous)})"
+            )
+            final.__cause__ = error
+            error = final
+        if ambiguous is not None:
+            self._stats.unknown += 1
+        else:
+            self._stats.failed += 1
+        now = asyncio.get_running_loop().time()
+        self._stats.finished(now)
+        return SendResult(
+            index=tries.index,
+            request=tries.request,
+            outcome=Outcome.UNKNOWN if ambiguous is not None else Outcome.FAILED,
+            error=error,
+            attempts=tries.attempt,
+            elapsed=now - tries.started,
+        )
+
+    def _stopped(self, tries: _Tries, written: bool) -> SendResult:
         """The result of a request that send_many's stop ended before it finished."""
         error: BwmsgError
+        last = tries.last
         if written:
             error = AmbiguousSendError(
                 "send_many was stopped while waiting for the answer: the message may have been sent"
             )
-        elif ambiguous is not None:
-            error = ambiguous
+        elif tries.ambiguous is not None:
+            error = tries.ambiguous
         else:
+            made = tries.made
             after = f" (after {made} failed attempt(s), the last: {_short(last)})" if last else ""
             error = StoppedError(f"send_many was stopped before this request was sent{after}")
             if last is not None:
@@ -650,20 +604,21 @@ class Sender:
             self._stats.unknown += 1
         else:
             self._stats.failed += 1
-        self._stats.finished(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        self._stats.finished(now)
         return SendResult(
-            index=index,
-            request=request,
+            index=tries.index,
+            request=tries.request,
             outcome=Outcome.UNKNOWN if unknown else Outcome.FAILED,
             error=error,
-            attempts=made,
-            elapsed=elapsed,
+            attempts=tries.made,
+            elapsed=now - tries.started,
         )
 
-    def _answer(
-        self, status: int, payload: bytes | None, reason: str | None, retry_after: str | None
-    ) -> Message | BwmsgError | None:
+    def _answer(self, answer: Answer) -> Message | BwmsgError | None:
         """What an answer means: the Message, the error, or None for an unreadable 2xx."""
+        status = answer.status
+        payload = answer.body
         if 200 <= status < 300:
             if payload is None:  # the status was read, the body cut off: still accepted
                 return None
@@ -675,55 +630,29 @@ class Sender:
         return api_error_from_response(
             status,
             payload or b"",
-            reason=reason,
-            retry_after=parse_retry_after(retry_after),
+            reason=answer.reason,
+            retry_after=parse_retry_after(answer.headers.get("retry-after")),
         )
 
-    def _failure(self, exc: BaseException) -> BwmsgError:
-        """What a failed request means: sent for sure not, or perhaps."""
+    def _failure(self, exc: ConnectError | ExchangeError | AnswerTimeout) -> BwmsgError:
+        """What a failed attempt means: sent for sure not, or perhaps."""
         if isinstance(exc, ConnectError):
-            # No connection, so nothing was written; a refused certificate stays refused.
+            # Nothing was written; a refused certificate stays refused.
             return _caused(
                 TransportError(
                     f"could not send to {self.base_url}: {exc}", retryable=exc.retryable
                 ),
-                exc.__cause__ or exc,  # the OSError or SSLError itself
+                exc.__cause__ or exc,  # the OSError, SSLError or aiohttp's error itself
             )
-        if isinstance(exc, ExchangeError):
-            return _caused(AmbiguousSendError(f"{exc}: the message may have been sent"), exc)
-        if isinstance(exc, aiohttp.ClientHttpProxyError):
-            # The proxy refused CONNECT: nothing was written (the cause: the sanitised text).
-            refused = _proxy.refusal(exc)
-            return _caused(
-                TransportError(
-                    f"could not send to {self.base_url}: {refused}", retryable=refused.retryable
-                ),
-                refused,
-            )
-        if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.InvalidURL)):
-            # TLS refused (untrusted certificate ...) or a bad URL: nothing was written, and
-            # asking again cannot help.
-            return _caused(
-                TransportError(f"could not send to {self.base_url}: {exc}", retryable=False), exc
-            )
-        if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
-            # The connection was never made, so nothing was written.
-            return _caused(TransportError(f"could not connect to {self.base_url}: {exc}"), exc)
-        if isinstance(exc, asyncio.TimeoutError):
+        if isinstance(exc, AnswerTimeout):
             return _caused(
                 AmbiguousSendError(
                     f"no answer within {self.timeout:g}s: the message may have been sent"
                 ),
-                exc,
+                exc.__cause__ or exc,
             )
-        # Disconnected, reset, truncated answer ...: the request may have been read.
-        return _caused(
-            AmbiguousSendError(
-                f"the connection failed after the request was sent ({type(exc).__name__}): "
-                "the message may have been sent"
-            ),
-            exc,
-        )
+        # Disconnected, reset, truncated or malformed answer ...: the request may have been read.
+        return _caused(AmbiguousSendError(f"{exc}: the message may have been sent"), exc)
 
     # -- many messages ---------------------------------------------------------------------------
 
@@ -926,14 +855,8 @@ class Sender:
             "sort": sort,
             **more,
         }
-        options = {"timeout": self._client_timeout, "ssl": self._ssl, **self._proxy_options}
         return _list_messages(
-            self,
-            filters,
-            page_size,
-            session=self._open,
-            credentials=self._credentials,
-            options=options,
+            self, filters, page_size, web=self._open, credentials=self._credentials
         )
 
 
@@ -954,6 +877,35 @@ class _Slot:
     def __init__(self, run: _Run) -> None:
         self.run = run
         self.written = False
+
+
+class _Tries:
+    """One request's attempts so far: what _dispatch and its helpers keep between them."""
+
+    __slots__ = (
+        "ambiguous",
+        "attempt",
+        "body",
+        "budget",
+        "index",
+        "last",
+        "made",
+        "renewed",
+        "request",
+        "started",
+    )
+
+    def __init__(self, request: MessageRequest, index: int, started: float) -> None:
+        self.request = request
+        self.index = index
+        self.started = started
+        self.body: bytes | None = None  # serialised at the first attempt
+        self.attempt = 0
+        self.budget = 0  # attempts counted against the policy (a renewed token's retry is free)
+        self.renewed = False
+        self.ambiguous: AmbiguousSendError | None = None  # the last attempt that may have sent
+        self.last: BwmsgError | None = None
+        self.made = 0  # attempts written to a connection
 
 
 async def _stop_workers(
@@ -1075,15 +1027,6 @@ def check_account_id(value: object, setting: str) -> str:
         f"{setting} must be a Bandwidth account id: letters, digits, '-' and '_' only, "
         f"1 to 64 characters; got {shown}"
     )
-
-
-def _aiohttp_proxy(
-    proxy: _proxy.Proxy | None, target: URL
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """aiohttp's request options and extra headers for requests to ``target``."""
-    if proxy is None:
-        return {}, {}
-    return proxy.aiohttp_options(target), proxy.request_headers(target)
 
 
 def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from yarl import URL
 
 from bwmsg import (
     AmbiguousSendError,
@@ -27,7 +28,15 @@ from bwmsg import (
     SendResult,
     ServerError,
 )
-from bwmsg._transport import _pool
+from bwmsg._transport import (
+    SessionTransport,
+    Settings,
+    Transport,
+    _pool,
+    default_factory,
+    use_factory,
+)
+from bwmsg._transport._pool import Pool
 from tests.test_http import WITHIN, RawServer, Reply, open_pool, post, raw_server
 
 ONCE = RetryPolicy(max_attempts=1, base_delay=0)
@@ -82,6 +91,25 @@ async def sending(*replies: Reply, **options: Any) -> AsyncIterator[tuple[RawSer
         settings.update(options)
         async with Sender("acct", "user", "pass", **settings) as sender:
             yield server, sender
+
+
+@asynccontextmanager
+async def sending_with_pool(
+    *replies: Reply, **options: Any
+) -> AsyncIterator[tuple[RawServer, Sender, Pool]]:
+    """As :func:`sending`, and the pool the Sender sends through (from the transport seam)."""
+    made: list[Pool] = []
+
+    def factory(url: URL, settings: Settings, web: SessionTransport) -> Transport[Any, Any]:
+        pool = default_factory(url, settings, web)
+        assert isinstance(pool, Pool)
+        made.append(pool)
+        return pool
+
+    with use_factory(factory):
+        async with sending(*replies, **options) as (server, sender):
+            [pool] = made
+            yield server, sender, pool
 
 
 async def send_one(sender: Sender) -> SendResult:
@@ -489,10 +517,9 @@ async def test_answer_that_allows_reuse_keeps_the_connection(answer: bytes) -> N
 async def test_server_keep_alive_timeout_bounds_the_idle_time(said: bytes, kept: float) -> None:
     """Keep-Alive: timeout=N, shorter than the pool's keep-alive: the connection is handed
     out while idle for less than N - 1 (at least N / 2) seconds, and not after."""
-    async with sending(Reply(steps=(wire(b"Keep-Alive: " + said),))) as (server, sender):
+    replies = Reply(steps=(wire(b"Keep-Alive: " + said),))
+    async with sending_with_pool(replies) as (server, sender, pool):
         assert (await send_one(sender)).outcome is Outcome.SENT
-        pool = sender._pool
-        assert pool is not None
         [idle] = pool._idle
         assert idle.keepalive == kept
         loop = asyncio.get_running_loop()
@@ -508,21 +535,20 @@ async def test_server_keep_alive_timeout_bounds_the_idle_time(said: bytes, kept:
 async def test_idle_connection_closed_when_the_server_timeout_is_due() -> None:
     """A connection the server keeps for less than the pool would is swept (closed, the
     server sees its end) once the server's timeout less the margin has passed."""
-    async with sending(Reply(steps=(wire(b"Keep-Alive: timeout=1"),))) as (server, sender):
+    replies = Reply(steps=(wire(b"Keep-Alive: timeout=1"),))
+    async with sending_with_pool(replies) as (server, sender, pool):
         loop = asyncio.get_running_loop()
         started = loop.time()
         assert (await send_one(sender)).outcome is Outcome.SENT
         await server.until(lambda: 0 in server.ended_by_client, within=WITHIN)
         assert 0.4 <= loop.time() - started < WITHIN / 2
-        assert sender._pool is not None
-        assert sender._pool.connections == 0
+        assert pool.connections == 0
 
 
 async def test_server_keep_alive_timeout_longer_than_the_pool_s_is_ignored() -> None:
     """Keep-Alive: timeout longer than the pool's keep-alive: the pool's own bound holds."""
-    async with sending(Reply(steps=(wire(b"Keep-Alive: timeout=3600"),))) as (_, sender):
+    replies = Reply(steps=(wire(b"Keep-Alive: timeout=3600"),))
+    async with sending_with_pool(replies) as (_, sender, pool):
         assert (await send_one(sender)).outcome is Outcome.SENT
-        pool = sender._pool
-        assert pool is not None
         [idle] = pool._idle
         assert pool._idle_for(idle) == pool._keepalive

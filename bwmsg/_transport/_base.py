@@ -27,6 +27,7 @@ __all__ = [
     "KEEPALIVE",
     "Answer",
     "AnswerTimeout",
+    "Client",
     "ConnectError",
     "ExchangeError",
     "Settings",
@@ -108,6 +109,22 @@ class Transport(Protocol[LinkT, HeadT]):
 
     async def aclose(self) -> None:
         """Close what the transport opened. Safe to call twice."""
+        ...
+
+
+class Client(Protocol):
+    """Any one request to any URL, its whole answer read: what tokens and listing use."""
+
+    async def request(
+        self,
+        method: str,
+        url: URL | str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> Answer:
+        """Raises the same three failures as :meth:`Transport.exchange`."""
         ...
 
 

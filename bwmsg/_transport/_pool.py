@@ -514,7 +514,8 @@ class Pool:
         ssl: as the Sender's ``ssl``: True verifies certificates, an ``SSLContext`` is used as
             given, False turns verification off. Ignored for ``http://``.
         connect_timeout: the most seconds opening one connection may take (the look-up, the
-            TCP connection, a proxy's tunnel and the TLS handshake together).
+            TCP connection, a proxy's tunnel and the TLS handshake together); None: half of
+            the time left before the request's deadline, as the Sender's aiohttp session has.
         keepalive: seconds an idle connection is kept before it is closed.
         dns_ttl: seconds a host name's addresses are cached.
         proxy: connect through this HTTP proxy: requests in absolute form to it for an
@@ -529,7 +530,7 @@ class Pool:
         url: URL,
         *,
         ssl: ssl_module.SSLContext | bool = True,
-        connect_timeout: float = 15.0,
+        connect_timeout: float | None = 15.0,
         keepalive: float = 10.0,
         dns_ttl: float = 300.0,
         proxy: Proxy | None = None,
@@ -572,6 +573,16 @@ class Pool:
     def connections(self) -> int:
         """Connections open right now (idle or in use)."""
         return sum(1 for c in self._all if not c.closed)
+
+    # As the Transport protocol names them (see _base.py).
+
+    def prepare(self, headers: Mapping[str, str]) -> bytes:
+        """The same as :meth:`head`."""
+        return self.head(headers)
+
+    async def aclose(self) -> None:
+        """The same as :meth:`close`."""
+        await self.close()
 
     def head(self, headers: Mapping[str, str]) -> bytes:
         """The start of a POST request to the pool's URL with ``headers``, up to and including
@@ -703,7 +714,9 @@ class Pool:
     async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Connection:
         if self._closed:
             raise ConnectError("the connection pool is closed", retryable=False)
-        connect_by = min(deadline, loop.time() + self._connect_timeout)
+        now = loop.time()
+        budget = self._connect_timeout
+        connect_by = min(deadline, now + budget) if budget is not None else (now + deadline) / 2
         try:
             addresses = await asyncio.wait_for(
                 self._resolve(loop), max(0.0, connect_by - loop.time())
