@@ -24,12 +24,12 @@ from ._dryrun import DryRunReport, dry_run
 from ._input import InputError, RenderError, Template, read_rows
 from ._journal import (
     Journal,
-    JournalBusy,
     JournalMismatch,
     ReceiptResult,
     RowState,
     RowUpdate,
 )
+from ._lock import JournalBusy
 from ._preflight import PreflightError
 from ._preflight import check as preflight
 from ._reconcile import ReconcileSummary, reconcile

@@ -14,17 +14,10 @@ another state (``unknown`` with ``--resend-unknown``, ``failed`` being retried) 
 ``sending`` one by one, as they are few.
 
 One process at a time decides what to send from a journal: :class:`Journal` opened with
-``exclusive=True`` (``campaign run``, ``reconcile``) holds an ``flock`` on the journal's
-``-lock`` file (``run.db-lock`` beside ``run.db``, as SQLite keeps ``run.db-wal``; found
-through the real path, so a symlink leads to the same lock) for as long as it is open. The
-kernel drops it when the process ends, however it ends, so a journal whose holder died is
-taken over by the next run with no manual step. The lock is not on the database file itself:
-closing a descriptor of that file would drop the POSIX locks SQLite holds on it for the
-process's other connections (a receipts listener's), which can corrupt it. The holder
-writes who it is (pid, host, since when, its command) into the ``holder`` table, and a
-refused process names it (:class:`JournalBusy`). Readers (``status``, ``export``, a receipts
-listener) open the journal without the lock and work beside a run. The lock is for local
-file systems: over NFS, ``flock`` may not exclude a process on another machine.
+``exclusive=True`` (``campaign run``, ``reconcile``) holds its lock (:mod:`._lock`) for as long
+as it is open and writes who it is (pid, host, since when, its command) into the ``holder``
+table. Readers (``status``, ``export``, a receipts listener) open the journal without the lock
+and work beside a run.
 
 Delivery receipts are a second dimension beside the send outcome (``state``): ``receipt`` is
 NULL (none yet), ``delivered`` or ``failed`` (with ``receipt_code`` and
@@ -36,7 +29,6 @@ existed gain them when opened.
 from __future__ import annotations
 
 import enum
-import fcntl
 import os
 import socket
 import sqlite3
@@ -50,15 +42,14 @@ import attrs
 from .._errors import BwmsgError
 from .._privacy import command_line
 from ..callbacks import CallbackEvent, StatusCallback, StatusType, describe_error
+from ._lock import lock
 
 __all__ = [
     "Journal",
-    "JournalBusy",
     "JournalMismatch",
     "ReceiptResult",
     "RowState",
     "RowUpdate",
-    "lock_path",
 ]
 
 SCHEMA_VERSION = "1"
@@ -172,42 +163,6 @@ class JournalMismatch(BwmsgError, ValueError):
     """The journal belongs to another input file or template."""
 
 
-class JournalBusy(BwmsgError, RuntimeError):
-    """Another live process holds the journal (``campaign run``, ``worker`` or ``reconcile``).
-
-    Attributes:
-        path: the journal.
-        pid: the holder's process id, or None when it is still starting and has not said.
-        host: the holder's host name, or None.
-        since: when the holder took the journal (seconds since the epoch), or None.
-        command: the holder's command line (secrets hidden), or None.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        pid: int | None = None,
-        host: str | None = None,
-        since: float | None = None,
-        command: str | None = None,
-    ) -> None:
-        self.path = path
-        self.pid = pid
-        self.host = host
-        self.since = since
-        self.command = command
-        if pid is None:
-            who = "another process that is still starting"
-        else:
-            when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(since or 0))
-            who = f"pid {pid} on {host} since {when}" + (f" ({command})" if command else "")
-        super().__init__(
-            f"the journal {path} is in use by {who}: only one process may send from a journal "
-            "at a time. Wait for it to finish (or stop it), then run again; `bwmsg campaign "
-            "status` works beside it."
-        )
-
-
 @attrs.frozen
 class RowUpdate:
     """The outcome of one row, to be written.
@@ -250,7 +205,7 @@ class Journal:
     ) -> None:
         self.path = Path(path)
         self._readonly = readonly
-        self._lock: int | None = _lock(self.path) if exclusive else None
+        self._lock: int | None = lock(self.path) if exclusive else None
         try:
             self._db = self._connect()
             if readonly:
@@ -781,12 +736,6 @@ def _now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def lock_path(path: str | Path) -> Path:
-    """The file whose ``flock`` says who sends from the journal at ``path``."""
-    real = Path(os.path.realpath(path))
-    return real.with_name(real.name + "-lock")
-
-
 def _setup_readonly(db: sqlite3.Connection) -> None:
     """A connection that only reads: it waits for writers, and sees no claims in a journal made
     before there were any."""
@@ -795,61 +744,3 @@ def _setup_readonly(db: sqlite3.Connection) -> None:
     if "claims" not in tables:
         db.execute("CREATE TEMP TABLE claims (first INTEGER, last INTEGER, at REAL)")
     db.execute("PRAGMA query_only=1")
-
-
-def _lock(path: Path) -> int:
-    """Take the journal's lock (an ``flock`` on its ``-lock`` file) or raise JournalBusy.
-
-    The lock file is never removed: a process that opened it just before a removal would lock
-    a file nobody else sees.
-    """
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(lock_path(path), flags, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise _busy(path) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _busy(path: Path, wait: float = 2.0) -> JournalBusy:
-    """Name the live holder of ``path``; a holder still starting gets ``wait`` s to say."""
-    host = socket.gethostname()
-    give_up = time.monotonic() + wait
-    while True:
-        holder = _read_holder(path)
-        if holder is not None:
-            pid, where, since, command = holder
-            if where != host or _alive(pid):
-                return JournalBusy(path, pid, where, since, command)
-        if time.monotonic() > give_up:
-            return JournalBusy(path)
-        time.sleep(0.02)  # the holder is between its lock and its first write
-
-
-def _read_holder(path: Path) -> tuple[int, str, float, str] | None:
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
-    except sqlite3.Error:
-        return None
-    try:
-        found = db.execute("SELECT pid, host, since, command FROM holder WHERE id = 1").fetchone()
-    except sqlite3.Error:  # a new file, or one the holder is still setting up
-        return None
-    finally:
-        db.close()
-    return None if found is None else (int(found[0]), str(found[1]), float(found[2]), found[3])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
