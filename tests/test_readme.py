@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bwmsg.simulator import Simulator
+from bwmsg.simulator import Callbacks, Simulator
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BIN = Path(sys.executable).parent
@@ -30,7 +30,6 @@ NOT_RUN = {
     "python3 -m pip install -e '.[test]' && python3 -m pytest": "this suite itself",
     "export BW_ACCOUNT_ID=9900000 BW_USERNAME=api-user": "the real service's placeholders",
     "bwmsg simulator --port 8080": "serves until Ctrl-C: the tests start a Simulator",
-    "bwmsg campaign run recipients.csv ... --journal run.db --receipts": "receipts: issue 15",
     'Sender(account_id, "api-user", "api-password")': "two fragments: compiled, not run",
 }
 
@@ -99,6 +98,7 @@ def test_every_block_is_run_or_listed() -> None:
         "import asyncio",
         "to,name,code",
         "bwmsg campaign run recipients.csv --from +19195550000 \\",
+        'bwmsg campaign run recipients.csv --from +19195550000 --text "Hi {name}" \\',
         "from aiohttp import web",
         "import pytest",
         "error: the journal",  # text: output shown, not run
@@ -138,7 +138,8 @@ async def test_send_many(sim: Simulator, tmp_path: Path) -> None:
 async def test_campaign_commands(sim: Simulator, tmp_path: Path) -> None:
     (tmp_path / "recipients.csv").write_text(block_starting("csv", "to,name,code"))
     env = simulator_env(port_of(sim))
-    commands = shell_lines(block_starting("sh", "bwmsg campaign run recipients.csv --from"))
+    start = "bwmsg campaign run recipients.csv --from +19195550000 \\\n"
+    commands = shell_lines(block_starting("sh", start))
     assert len(commands) == 4
     outputs = []
     for command in commands:
@@ -226,3 +227,24 @@ async def test_callback_receiver(tmp_path: Path, unused_tcp_port: int) -> None:
     finally:
         proc.kill()
         await proc.wait()
+
+
+async def test_receipts_commands(tmp_path: Path, unused_tcp_port: int) -> None:
+    """The receipts block, with the simulator started as the README says (its callbacks to
+    the listener's port; a free port stands for 8081, 127.0.0.1 for 0.0.0.0)."""
+    (tmp_path / "recipients.csv").write_text(block_starting("csv", "to,name,code"))
+    port = unused_tcp_port
+    block = block_starting("sh", 'bwmsg campaign run recipients.csv --from +19195550000 --text "Hi')
+    commands = [c.replace("0.0.0.0:8081", f"127.0.0.1:{port}") for c in shell_lines(block)]
+    assert len(commands) == 4
+    callbacks = Callbacks(url=f"http://127.0.0.1:{port}/callbacks")
+    async with Simulator(port=0, callbacks=callbacks) as sim:
+        env = simulator_env(port_of(sim))
+        outputs = []
+        for command in commands:
+            code, output = await run(env, tmp_path, "bash", "-c", command)
+            assert code == 0, f"{command}\n{output}"
+            assert "Traceback" not in output
+            outputs.append(output)
+        assert sim.abandoned_callbacks == []
+    assert "receipts: delivered 3, failed 0, awaiting receipt 0" in outputs[2]  # 3 rows
