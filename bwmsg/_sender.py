@@ -161,38 +161,8 @@ class Sender:
         trust_env: bool = True,
     ) -> None:
         check_account_id(account_id, "account_id")
-        basic = username is not None or password is not None
-        oauth = client_id is not None or client_secret is not None
-        if basic and oauth:
-            raise ValueError(
-                "give either username/password (Basic auth) or client_id/client_secret "
-                "(OAuth2), not both"
-            )
-        if not basic and not oauth:
-            raise ValueError(
-                "credentials are required: username and password (BW_USERNAME, BW_PASSWORD) "
-                "or client_id and client_secret (BW_CLIENT_ID, BW_CLIENT_SECRET)"
-            )
-        if basic and not (username and password):
-            raise ValueError("Basic auth needs both username and password")
-        if basic and ":" in str(username):
-            raise ValueError("username may not contain ':' (HTTP Basic auth cannot carry it)")
-        if oauth and not (client_id and client_secret):
-            raise ValueError("OAuth2 needs both client_id and client_secret")
-        if oauth and not str(token_url).startswith(("http://", "https://")):
-            raise ValueError(f"token_url must be an http(s) URL, got {token_url!r}")
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        if not isinstance(retry, RetryPolicy):
-            raise ValueError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        if not isinstance(ssl, (bool, ssl_module.SSLContext)):
-            raise ValueError(f"ssl must be True, False or an ssl.SSLContext, got {ssl!r}")
-        if trace_configs is not None and session is not None:
-            raise ValueError("trace_configs apply to the Sender's own session: pass them to yours")
-        if rate is not None and not isinstance(rate, RateLimit):
-            raise ValueError(f"rate must be a RateLimit or None, got {type(rate).__name__}")
+        oauth = _check_credentials(username, password, client_id, client_secret, token_url)
+        _check_options(concurrency, timeout, retry, ssl, trace_configs, session, rate)
         if application_id is not None and (
             not isinstance(application_id, str) or not application_id.strip()
         ):
@@ -1027,6 +997,69 @@ def check_account_id(value: object, setting: str) -> str:
         f"{setting} must be a Bandwidth account id: letters, digits, '-' and '_' only, "
         f"1 to 64 characters; got {shown}"
     )
+
+
+def _check_credentials(
+    username: str | None,
+    password: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    token_url: str,
+) -> bool:
+    """Checks the Sender's credentials: True for OAuth2, False for Basic auth.
+
+    Raises:
+        ValueError: naming what is missing or contradictory.
+    """
+    basic = username is not None or password is not None
+    oauth = client_id is not None or client_secret is not None
+    if basic and oauth:
+        raise ValueError(
+            "give either username/password (Basic auth) or client_id/client_secret "
+            "(OAuth2), not both"
+        )
+    if not basic and not oauth:
+        raise ValueError(
+            "credentials are required: username and password (BW_USERNAME, BW_PASSWORD) "
+            "or client_id and client_secret (BW_CLIENT_ID, BW_CLIENT_SECRET)"
+        )
+    if basic and not (username and password):
+        raise ValueError("Basic auth needs both username and password")
+    if basic and ":" in str(username):
+        raise ValueError("username may not contain ':' (HTTP Basic auth cannot carry it)")
+    if oauth and not (client_id and client_secret):
+        raise ValueError("OAuth2 needs both client_id and client_secret")
+    if oauth and not str(token_url).startswith(("http://", "https://")):
+        raise ValueError(f"token_url must be an http(s) URL, got {token_url!r}")
+    return oauth
+
+
+def _check_options(
+    concurrency: object,
+    timeout: object,
+    retry: object,
+    ssl: object,
+    trace_configs: object,
+    session: object,
+    rate: object,
+) -> None:
+    """Checks the Sender's other settings.
+
+    Raises:
+        ValueError: naming the setting.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    if not isinstance(retry, RetryPolicy):
+        raise ValueError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+    if not isinstance(ssl, (bool, ssl_module.SSLContext)):
+        raise ValueError(f"ssl must be True, False or an ssl.SSLContext, got {ssl!r}")
+    if trace_configs is not None and session is not None:
+        raise ValueError("trace_configs apply to the Sender's own session: pass them to yours")
+    if rate is not None and not isinstance(rate, RateLimit):
+        raise ValueError(f"rate must be a RateLimit or None, got {type(rate).__name__}")
 
 
 def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:
