@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import shutil
 import socket
 import sqlite3
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Simulator
 from tests.cli_helpers import bwmsg_run, env_for, write_csv
+from tests.nginx_server import require
 
 RUN: list[str | Path] = ["--from", "+19195550000", "--text", "Hi {name}"]
 
@@ -179,3 +183,40 @@ async def test_credential_mistakes_name_the_options(
     assert "account_id" not in output
     assert "username and password" not in output
     assert sim.accepted == []
+
+
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[Path]:
+    """``directory`` bind-mounted read-only over itself: a read-only disk, even for root
+    (whom file modes do not stop)."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        require("root and mount(8)", "a read-only bind mount stands for a read-only disk")
+    subprocess.run(["mount", "--bind", directory, directory], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", directory, directory], check=True)
+        yield directory
+    finally:
+        subprocess.run(["umount", directory], check=True)
+
+
+async def test_a_journal_on_a_read_only_disk(sim: Simulator, tmp_path: Path) -> None:
+    """run: exit 3 before sending, one line; status and export still read it."""
+    recipients = write_csv(tmp_path / "r.csv", 3)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    journal = disk / "run.db"
+    run = ["campaign", "run", recipients, *RUN]
+    code, _ = await bwmsg_run(env_for(sim), *run, "--journal", journal)
+    assert code == 0
+    sent = len(sim.accepted)
+    with read_only(disk):
+        code, output = await bwmsg_run(env_for(sim), *run, "--journal", disk / "new.db")
+        assert code == 3
+        assert_one_line_error(output, "new.db", "cannot be used")
+        code, status = await bwmsg_run(env_for(sim), "campaign", "status", journal)
+        assert code == 0, status
+        code, export = await bwmsg_run(env_for(sim), "campaign", "export", journal)
+        assert code == 0, export
+    assert len(sim.accepted) == sent  # the refused run sent nothing
+    assert "sent" in status
+    assert export.count("\n") == 4  # the header and 3 rows

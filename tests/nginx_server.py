@@ -1,0 +1,110 @@
+"""A real nginx (Debian's package) for the tests: started on a free 127.0.0.1 port from a
+config written into a temporary directory, stopped after.
+
+A missing binary skips the test with the reason on a developer's machine; with
+``BWMSG_REQUIRE_SERVERS=1`` (``.ci/run`` sets it and installs nginx) it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+MESSAGE = (
+    '{"id":"m-nginx-1","owner":"+19195550000","applicationId":"app",'
+    '"time":"2026-12-01T10:00:00Z","segmentCount":1,"direction":"out",'
+    '"to":["+19195551212"],"from":"+19195550000","text":"hi"}'
+)
+
+
+def require(what: str, why: str) -> None:
+    """Skip for ``why`` (saying how to get ``what``), or fail where servers are required."""
+    message = f"{what} is needed: {why}"
+    if os.environ.get("BWMSG_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{message} (BWMSG_REQUIRE_SERVERS=1: .ci/run installs it)")
+    pytest.skip(message)
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
+    if not found:
+        require("nginx", "apt-get install nginx (Debian's package)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # nginx says nothing when it listens: try to connect
+        if proc.poll() is not None:
+            raise RuntimeError(f"nginx exited: {log.read_text(errors='replace')}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise RuntimeError("nginx did not start listening within 10 s")
+
+
+@contextmanager
+def nginx(tmp: Path, http: str) -> Iterator[tuple[int, Path]]:
+    """nginx serving ``http`` (the body of its ``http {}`` block, with ``@PORT@`` and
+    ``@DIR@`` filled in): (its port, its access log)."""
+    binary = nginx_binary()
+    port = free_port()
+    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / name).mkdir(exist_ok=True)
+    user = "user root;" if os.geteuid() == 0 else ""
+    config = f"""{user}
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    log_format conn '$connection $connection_requests $status $request_uri';
+    access_log {tmp}/access.log conn;
+    {http.replace("@PORT@", str(port)).replace("@DIR@", str(tmp))}
+}}
+"""
+    (tmp / "nginx.conf").write_text(config)
+    proc = subprocess.Popen(
+        [binary, "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(port, proc, tmp / "error.log")
+        yield port, tmp / "access.log"
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def served(access_log: Path) -> list[tuple[int, int, int]]:
+    """(connection number, request number on it, status) of every request nginx logged."""
+    lines = access_log.read_text().split("\n") if access_log.exists() else []
+    return [(int(c), int(r), int(s)) for c, r, s, *_ in (line.split() for line in lines if line)]
