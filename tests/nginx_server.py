@@ -104,7 +104,14 @@ http {{
             proc.wait()
 
 
-def served(access_log: Path) -> list[tuple[int, int, int]]:
-    """(connection number, request number on it, status) of every request nginx logged."""
-    lines = access_log.read_text().split("\n") if access_log.exists() else []
-    return [(int(c), int(r), int(s)) for c, r, s, *_ in (line.split() for line in lines if line)]
+def served(access_log: Path, count: int) -> list[tuple[int, int, int]]:
+    """(connection number, request number on it, status) of the ``count`` requests nginx
+    logged. nginx logs a request after its answer went out, so the line may come a moment
+    after the client has the answer: wait for it (a few seconds at most)."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = access_log.read_text().split("\n") if access_log.exists() else []
+        found = [line.split() for line in lines if line]
+        if len(found) >= count or time.monotonic() > deadline:
+            return [(int(c), int(r), int(s)) for c, r, s, *_ in found]
+        time.sleep(0.01)

@@ -12,7 +12,7 @@ from bwmsg import MessageSummary, RetryPolicy, Sender
 from bwmsg.callbacks import CallbackEvent, CallbackServer, parse_events
 from bwmsg.campaign import Journal, ReceiptResult, Template, reconcile, run_campaign
 from bwmsg.simulator import Callbacks, Faults, Simulator
-from tests.test_campaign import journal_rows, people, write_csv
+from tests.campaign.test_campaign import journal_rows, people, write_csv
 
 TEMPLATE = Template(text="Hi {name}, doors open at 7", from_="+19195550000")
 

@@ -1,7 +1,7 @@
 """OAuth2 client credentials: token fetch, sharing, renewal, revocation and refusal.
 
 Against the simulator's token endpoint. Long runs across several expiries, a revocation in
-the middle of a run and refused client credentials are in tests/test_simulator_oauth.py.
+the middle of a run and refused client credentials are in tests/simulator/test_simulator_oauth.py.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Callbacks, Faults, Simulator
+from tests.cli.test_cli_campaign import bwmsg, run_args
 from tests.cli_helpers import Command, env_for, write_csv
-from tests.test_cli_campaign import bwmsg, run_args
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from bwmsg import (
     StoppedError,
 )
 from tests.servers import Drop, Hang, Reply, Scripted, scripted_server
-from tests.test_send_many import request, sender_for
+from tests.wire.test_send_many import request, sender_for
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from bwmsg.campaign import (
     run_campaign,
 )
 from bwmsg.simulator import Faults, Simulator
-from tests.test_campaign import TEMPLATE, journal_rows, people, sender_for, write_csv
+from tests.campaign.test_campaign import TEMPLATE, journal_rows, people, sender_for, write_csv
 
 
 def sending_now(journal: Path) -> int:

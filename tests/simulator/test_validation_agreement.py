@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from bwmsg import MessageRequest, Priority, RequestValidationError
 from bwmsg._convert import request_to_dict
 from bwmsg.simulator import Simulator
-from tests.test_properties_request import KWARG, invalid_requests, valid_requests
+from tests.unit.test_properties_request import KWARG, invalid_requests, valid_requests
 
 AUTH = {
     "Authorization": aiohttp.encode_basic_auth("user", "pass"),

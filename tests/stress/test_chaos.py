@@ -3,7 +3,7 @@
 The size is ``BWMSG_CHAOS_N`` messages (20,000 by default, as CI runs it). The full-size run,
 whose figures are in ``benchmarks/RESULTS.md``::
 
-    BWMSG_CHAOS_N=100000 .venv/bin/pytest tests/test_chaos.py -s
+    BWMSG_CHAOS_N=100000 .venv/bin/pytest tests/stress/test_chaos.py -s
 
 What is checked, for every run:
 

@@ -19,7 +19,7 @@ import pytest
 
 from bwmsg.simulator import Callbacks, Simulator
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 BIN = Path(sys.executable).parent
 ONE = "import asyncio\nfrom bwmsg import MessageRequest, Sender\n"
 MANY = "import asyncio\nfrom bwmsg import MessageRequest, Outcome"

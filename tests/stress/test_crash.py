@@ -3,7 +3,7 @@
 ``BWMSG_CRASH_N`` rows (20,000 by default) and ``BWMSG_CRASH_KILLS`` kills (5 by default, as CI
 runs it). The full-size run, whose figures are in ``benchmarks/RESULTS.md``::
 
-    BWMSG_CRASH_N=100000 BWMSG_CRASH_KILLS=20 .venv/bin/pytest tests/test_crash.py -s
+    BWMSG_CRASH_N=100000 BWMSG_CRASH_KILLS=20 .venv/bin/pytest tests/stress/test_crash.py -s
 
 Over the whole history: every row ends final; nobody is texted twice (no ``--resend-unknown``);
 every SENT row's message id was accepted for that row; no FAILED row was accepted; each kill

@@ -71,7 +71,7 @@ async def test_keepalive_requests_3_closes_every_third_and_nothing_is_lost(serve
         results = [r async for r in s.send_many(request(f"m{i}") for i in range(10))]
     assert [r.outcome for r in results] == [Outcome.SENT] * 10
     assert all(r.attempts == 1 for r in results)  # no request met a closed connection
-    seen = served(log)
+    seen = served(log, 10)
     per_connection = Counter(conn for conn, _, _ in seen)
     assert len(seen) == 10
     assert max(per_connection.values()) == 3
@@ -87,7 +87,7 @@ async def test_a_server_keep_alive_timeout_is_honoured(server: Server) -> None:
         await asyncio.sleep(1.3)  # nginx's idle timeout passes (wall time on another process)
         second = await s.send(request("two"))
     assert first.id == second.id == "m-nginx-1"
-    (c1, _, _), (c2, r2, _) = served(log)
+    (c1, _, _), (c2, r2, _) = served(log, 2)
     assert c1 != c2
     assert r2 == 1
 
@@ -101,7 +101,7 @@ async def test_chunked_and_gzip_answers_are_read(server: Server, account: str) -
     assert {r.message.id for r in results if r.message is not None} == {"m-nginx-1"}
     if account == "chunked":
         assert all(r.message is not None and r.message.text == "hi there" for r in results)
-    assert [status for _, _, status in served(log)] == [202] * 4
+    assert [status for _, _, status in served(log, 4)] == [202] * 4
 
 
 async def test_413_while_the_body_is_written_is_failed_and_the_next_send_works(
@@ -118,4 +118,4 @@ async def test_413_while_the_body_is_written_is_failed_and_the_next_send_works(
     assert isinstance(big.error, ApiError)
     assert big.error.status == 413
     assert small.id == "m-nginx-1"
-    assert [status for _, _, status in served(log)] == [413, 202]
+    assert [status for _, _, status in served(log, 2)] == [413, 202]
