@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import os
 import re
@@ -36,6 +35,7 @@ from ._errors import (
     TransportError,
     api_error_from_response,
 )
+from ._lifecycle import Lifecycle, warn_if_open
 from ._limit import Limit
 from ._listing import DateTime, MessageSummary
 from ._listing import list_messages as _list_messages
@@ -75,12 +75,6 @@ _ENV = {
     "base_url": "BW_MESSAGING_BASE_URL",
     "token_url": "BW_OAUTH_TOKEN_URL",
 }
-
-
-class _State(enum.Enum):
-    UNOPENED = "unopened"
-    OPENED = "opened"
-    CLOSED = "closed"
 
 
 def _version() -> str:
@@ -199,7 +193,7 @@ class Sender:
         self.rate = rate
         self.retry = retry
         self._session = session
-        self._state = _State.UNOPENED
+        self._state = Lifecycle.UNOPENED
         self._url = root / "users" / account_id / "messages"
         base_headers = {
             "Content-Type": "application/json",
@@ -260,6 +254,10 @@ class Sender:
             raise ValueError("BW_ACCOUNT_ID is not set (or pass account_id=...)")
         return cls(**kwargs)
 
+    def __del__(self) -> None:
+        state = getattr(self, "_state", Lifecycle.CLOSED)  # __init__ may have failed early
+        warn_if_open(self, state, "use `async with Sender(...)`, or await aclose()")
+
     def __repr__(self) -> str:
         who = (
             f"username={self.username!r}"
@@ -290,7 +288,7 @@ class Sender:
     @property
     def closed(self) -> bool:
         """True once :meth:`aclose` has been called."""
-        return self._state is _State.CLOSED
+        return self._state is Lifecycle.CLOSED
 
     @property
     def timeout(self) -> float:
@@ -302,7 +300,7 @@ class Sender:
         self._settings.timeout = float(value)
 
     def _open(self) -> SessionTransport:
-        if self._state is _State.CLOSED:
+        if self._state is Lifecycle.CLOSED:
             raise RuntimeError("this Sender is closed; create a new one")
         if self._web is None:
             # No default headers when a proxy is used: aiohttp sends a session's default
@@ -318,7 +316,7 @@ class Sender:
                 headers=defaults,
             )
             self._inflight = Limit(self.concurrency)
-            self._state = _State.OPENED
+            self._state = Lifecycle.OPEN
         return self._web
 
     async def aclose(self) -> None:
@@ -326,9 +324,9 @@ class Sender:
 
         A :meth:`send_many` still running is stopped.
         """
-        if self._state is _State.CLOSED:
+        if self._state is Lifecycle.CLOSED:
             return
-        self._state = _State.CLOSED
+        self._state = Lifecycle.CLOSED
         for task in list(self._runs):
             task.cancel()
         if self._runs:

@@ -791,3 +791,18 @@ async def test_a_simulator_or_callback_server_left_open_warns() -> None:
             made.__del__()  # what the collector calls
         await made.stop()
         made.__del__()  # closed: silent
+
+
+async def test_a_sender_left_open_warns() -> None:
+    """A Sender that opened its connections and was never closed emits a ResourceWarning
+    when collected; one never used, or closed, says nothing."""
+    from bwmsg import MessageRequest, Sender
+
+    async with Simulator() as sim:
+        sender = Sender("9900000", "user", "pass", application_id="app", base_url=sim.base_url)
+        sender.__del__()  # never used: silent
+        await sender.send(MessageRequest(to="+19195551212", from_="+19195550000", text="hi"))
+        with pytest.warns(ResourceWarning, match="Sender collected while still open"):
+            sender.__del__()
+        await sender.aclose()
+        sender.__del__()  # closed: silent
