@@ -6,8 +6,7 @@ It also plays the OAuth2 token endpoint (client credentials grant), so that a Se
 Why this module is over 500 lines: it is the one class whose settings can change while it
 runs (faults, rate, callbacks, tokens), with its lifecycle and the three endpoints' handlers,
 kept thin; their rules live beside it (``_validate``, ``_list``, ``_records``, ``_wire``,
-``_callbacks``). The token endpoint's state (issued tokens, failures to inject) is the next
-to move into a module of its own.
+``_callbacks``). The token endpoint's state is in ``_tokens``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import contextlib
 import itertools
 import math
 import random
-import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -35,6 +33,7 @@ from ._faults import Faults
 from ._list import list_filter, list_items
 from ._records import AcceptedMessage, AccountQueue, TokenRequest
 from ._segments import segment_count
+from ._tokens import Tokens, check_token_failures
 from ._validate import validate
 from ._wire import (
     BASIC_CHALLENGE,
@@ -52,16 +51,6 @@ from ._wire import (
 )
 
 __all__ = ["AcceptedMessage", "Simulator", "TokenRequest"]
-
-
-def check_token_failures(statuses: Iterable[int]) -> list[int]:
-    failures = list(statuses)
-    for status in failures:
-        if isinstance(status, bool) or not isinstance(status, int):
-            raise ValueError(f"token_failures must be HTTP statuses, got {status!r}")
-        if status != 429 and not 500 <= status <= 599:
-            raise ValueError(f"token_failures must be 429 or 5xx statuses, got {status!r}")
-    return failures
 
 
 def _check_positive(name: str, value: float | None) -> None:
@@ -186,9 +175,7 @@ class Simulator:
         """The OAuth2 client id the token endpoint accepts."""
         self.client_secret = client_secret
         """The OAuth2 client secret the token endpoint accepts."""
-        self._token_lifetime = float(token_lifetime)
-        self._token_failures = check_token_failures(token_failures)
-        self._tokens: dict[str, float] = {}  # live token -> expiry (time.monotonic())
+        self._tokens = Tokens(token_lifetime, token_failures)
         self.token_requests: list[TokenRequest] = []
         """Every request to the token endpoint, in order, with how it was answered."""
         self.seed = seed
@@ -265,12 +252,12 @@ class Simulator:
     @property
     def token_lifetime(self) -> float:
         """Seconds a token lives; assign to change it for tokens issued from then on."""
-        return self._token_lifetime
+        return self._tokens.lifetime
 
     @token_lifetime.setter
     def token_lifetime(self, seconds: float) -> None:
         _check_positive("token_lifetime", seconds)
-        self._token_lifetime = float(seconds)
+        self._tokens.lifetime = float(seconds)
 
     @property
     def token_failures(self) -> list[int]:
@@ -279,21 +266,18 @@ class Simulator:
         ``sim.token_failures = [503, 502]`` makes the next two token requests fail (with an
         OAuth2 ``temporarily_unavailable`` or ``server_error`` body) and the third succeed.
         """
-        return self._token_failures
+        return self._tokens.failures
 
     @token_failures.setter
     def token_failures(self, statuses: Iterable[int]) -> None:
-        self._token_failures = check_token_failures(statuses)
+        self._tokens.failures = check_token_failures(statuses)
 
     def revoke_tokens(self) -> int:
         """Invalidate every token issued so far; requests bearing one are answered 401.
 
         Returns how many live tokens were revoked. Tokens issued afterwards work as usual.
         """
-        now = time.monotonic()
-        live = sum(1 for expiry in self._tokens.values() if expiry > now)
-        self._tokens.clear()
-        return live
+        return self._tokens.revoke()
 
     def _make_throttle(self) -> AccountQueue | None:
         if self._rate is None:
@@ -451,8 +435,7 @@ class Simulator:
         scheme, _, token = header.partition(" ")
         scheme = scheme.lower()
         if scheme == "bearer":
-            expiry = self._tokens.get(token.strip())
-            return expiry is not None and time.monotonic() < expiry
+            return self._tokens.valid(token.strip())
         if scheme != "basic":
             return False
         try:
@@ -665,8 +648,8 @@ class Simulator:
         else:
             await request.read()
         client_id, client_secret = basic_pair(header)
-        status, error, description, token = self._token_answer(
-            client_id, client_secret, content_type, form
+        status, error, description, token = self._tokens.answer(
+            (self.client_id, self.client_secret), (client_id, client_secret), content_type, form
         )
         self.token_requests.append(
             TokenRequest(
@@ -683,7 +666,7 @@ class Simulator:
         # RFC 6749 5.1: token answers, good or bad, must not be cached.
         headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
         if token is not None:
-            lifetime = self._token_lifetime
+            lifetime = self._tokens.lifetime
             expires_in: float = int(lifetime) if lifetime.is_integer() else lifetime
             body = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
             return web.Response(status=200, body=dumps(body), content_type=JSON, headers=headers)
@@ -691,41 +674,3 @@ class Simulator:
             headers.update(BASIC_CHALLENGE)
         payload = dumps({"error": error, "error_description": description})
         return web.Response(status=status, body=payload, content_type=JSON, headers=headers)
-
-    def _token_answer(
-        self,
-        client_id: str | None,
-        client_secret: str | None,
-        content_type: str,
-        form: dict[str, str],
-    ) -> tuple[int, str | None, str | None, str | None]:
-        # (status, OAuth2 error, its description, the token issued) for one token request.
-        if self._token_failures:
-            status = self._token_failures.pop(0)
-            error = "temporarily_unavailable" if status in (429, 503) else "server_error"
-            return status, error, f"Simulated token endpoint failure {status}.", None
-        if client_id != self.client_id or client_secret != self.client_secret:
-            return 401, "invalid_client", "Client authentication failed.", None
-        if content_type != "application/x-www-form-urlencoded":
-            return (
-                400,
-                "invalid_request",
-                "The body must be application/x-www-form-urlencoded.",
-                None,
-            )
-        grant = form.get("grant_type")
-        if not grant:
-            return 400, "invalid_request", "grant_type is required.", None
-        if grant != "client_credentials":
-            return (
-                400,
-                "unsupported_grant_type",
-                "Only the client_credentials grant is supported.",
-                None,
-            )
-        now = time.monotonic()
-        if len(self._tokens) >= 64:  # forget expired tokens, so that long runs stay small
-            self._tokens = {t: expiry for t, expiry in self._tokens.items() if expiry > now}
-        token = secrets.token_urlsafe(32)
-        self._tokens[token] = now + self._token_lifetime
-        return 200, None, None, token
