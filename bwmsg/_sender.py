@@ -536,20 +536,7 @@ class Sender:
             )
             final.__cause__ = error
             error = final
-        if ambiguous is not None:
-            self._stats.unknown += 1
-        else:
-            self._stats.failed += 1
-        now = asyncio.get_running_loop().time()
-        self._stats.finished(now)
-        return SendResult(
-            index=tries.index,
-            request=tries.request,
-            outcome=Outcome.UNKNOWN if ambiguous is not None else Outcome.FAILED,
-            error=error,
-            attempts=tries.attempt,
-            elapsed=now - tries.started,
-        )
+        return self._ended(tries, error, ambiguous is not None, tries.attempt)
 
     def _stopped(self, tries: _Tries, written: bool) -> SendResult:
         """The result of a request that send_many's stop ended before it finished."""
@@ -567,7 +554,10 @@ class Sender:
             error = StoppedError(f"send_many was stopped before this request was sent{after}")
             if last is not None:
                 error.__cause__ = last
-        unknown = not isinstance(error, StoppedError)
+        return self._ended(tries, error, not isinstance(error, StoppedError), tries.made)
+
+    def _ended(self, tries: _Tries, error: BwmsgError, unknown: bool, attempts: int) -> SendResult:
+        """A request's result without a message: counted, as UNKNOWN or FAILED."""
         if unknown:
             self._stats.unknown += 1
         else:
@@ -579,7 +569,7 @@ class Sender:
             request=tries.request,
             outcome=Outcome.UNKNOWN if unknown else Outcome.FAILED,
             error=error,
-            attempts=tries.made,
+            attempts=attempts,
             elapsed=now - tries.started,
         )
 

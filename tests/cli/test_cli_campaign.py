@@ -14,7 +14,7 @@ import pytest
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Faults, Simulator
-from tests.cli_helpers import env_for, write_csv
+from tests.cli_helpers import bwmsg_run, env_for, write_csv
 
 TEXT = "Hi {name}, doors open at 7"
 
@@ -33,10 +33,8 @@ async def start(sim: Simulator, *args: str | Path) -> asyncio.subprocess.Process
 
 
 async def bwmsg(sim: Simulator, *args: str | Path, timeout: float = 120) -> tuple[int, str]:
-    proc = await start(sim, *args)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode() + err.decode()
+    """Run the command against ``sim`` to its end: (exit status, stdout + stderr)."""
+    return await bwmsg_run(env_for(sim), *args, timeout=timeout)
 
 
 def run_args(recipients: Path, journal: Path, *extra: str) -> list[str | Path]:
@@ -208,18 +206,9 @@ async def test_missing_credentials_are_named(tmp_path: Path, missing: str) -> No
     async with Simulator() as sim:
         env = env_for(sim)
         del env[missing]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bwmsg",
-            *map(str, run_args(recipients, tmp_path / "j.db")),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await proc.communicate()
-    assert proc.returncode == 2
-    assert (missing if missing == "BW_ACCOUNT_ID" else "password") in err.decode()
+        code, output = await bwmsg_run(env, *run_args(recipients, tmp_path / "j.db"))
+    assert code == 2
+    assert (missing if missing == "BW_ACCOUNT_ID" else "password") in output
 
 
 async def test_demo_runs(tmp_path: Path) -> None:
@@ -243,19 +232,9 @@ async def test_campaign_with_oauth_credentials(tmp_path: Path) -> None:
             BW_CLIENT_SECRET=sim.client_secret,
             BW_OAUTH_TOKEN_URL=sim.token_url,
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bwmsg",
-            *map(str, run_args(recipients, journal)),
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        code, output = await bwmsg_run(env, *run_args(recipients, journal))
         rows = check_history(sim, journal, 1500)
         tokens = [t for t in sim.token_requests if t.status == 200]
-    assert proc.returncode == 0, out.decode() + err.decode()
+    assert code == 0, output
     assert all(r["state"] == "sent" for r in rows.values())
     assert len(tokens) >= 2  # the token expired during the run and was renewed
