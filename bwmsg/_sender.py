@@ -42,7 +42,7 @@ from ._listing import list_messages as _list_messages
 from ._models import Message, MessageRequest, Outcome, SendResult
 from ._retry import RetryPolicy, parse_retry_after
 from ._stats import SenderStats, Stats
-from ._throttle import RateLimit, Throttle
+from ._throttle import RateLimit, open_gate
 from ._transport import (
     Answer,
     AnswerTimeout,
@@ -212,9 +212,8 @@ class Sender:
             assert username is not None
             assert password is not None
             self._credentials = BasicCredentials(username, password, base_headers)
-        self._throttle = Throttle(rate) if rate is not None else None
+        self._gate = open_gate(rate, account_id)
         self._inflight: Limit | None = None
-        self._paused_until = 0.0
         self._runs: set[asyncio.Task[Any]] = set()
         self._trace_configs = list(trace_configs) if trace_configs else None
         # Set when the Sender opens (see _transport/__init__.py): what sends the messages
@@ -335,6 +334,7 @@ class Sender:
             await self._transport.aclose()
         if self._web is not None:
             await self._web.aclose()  # closes only a session of its own
+        await self._gate.aclose()
 
     def stats(self) -> SenderStats:
         """Counters of this Sender so far: outcomes, attempts, retries, in flight, rate, latency.
@@ -391,20 +391,21 @@ class Sender:
                     return self._stopped(tries, False)
                 tries.attempt += 1
                 tries.budget += 1
-                # A timed wait, not a wait for an event: the pause may be lengthened meanwhile.
-                while self._paused_until > loop.time():  # noqa: ASYNC110
-                    await asyncio.sleep(self._paused_until - loop.time())
-                if self._throttle is not None:
-                    await self._throttle.acquire(request)
+                headers = None
                 try:
-                    headers = credentials.static_headers or await credentials.headers(web)
-                except BwmsgError as exc:  # no token could be had: this request was not made
-                    tries.attempt -= 1
-                    return self._failed(tries, exc)
-                outcome = await self._attempt(tries, headers, slot, loop)
+                    await self._gate.wait(request)
+                except BwmsgError as exc:  # the gate cannot say (its store is out of reach)
+                    outcome: Message | BwmsgError | None = exc
+                else:
+                    try:
+                        headers = credentials.static_headers or await credentials.headers(web)
+                    except BwmsgError as exc:  # no token could be had: this request was not made
+                        tries.attempt -= 1
+                        return self._failed(tries, exc)
+                    outcome = await self._attempt(tries, headers, slot, loop)
                 if not isinstance(outcome, BwmsgError):
                     return self._sent(tries, outcome, loop.time())
-                if self._renews(tries, outcome, headers):
+                if headers is not None and self._renews(tries, outcome, headers):
                     continue
                 delay = self.retry.next_delay(outcome, tries.budget)
                 if delay is None:
@@ -520,9 +521,7 @@ class Sender:
             "giving up" if delay is None else f"retrying in {delay:.3f}s",
         )
         if isinstance(error, RateLimitedError):
-            pause = delay if delay is not None else self.retry.backoff(tries.budget)
-            loop = asyncio.get_running_loop()
-            self._paused_until = max(self._paused_until, loop.time() + pause)
+            self._gate.pause(delay if delay is not None else self.retry.backoff(tries.budget))
 
     def _failed(self, tries: _Tries, error: BwmsgError) -> SendResult:
         """The result of a request whose last attempt failed and will not be retried."""

@@ -1,4 +1,9 @@
-"""Client-side throttle that counts segments, the way Bandwidth's account limits do."""
+"""What a request waits for before it is made: the Sender-wide pause after a 429, and the
+client-side throttle that counts segments the way Bandwidth's account limits do.
+
+:class:`Gate` is the seam: the Sender waits on it before each attempt and tells it of each 429.
+The local gate keeps both in this process.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from ._checks import positive
 from ._models import MessageRequest
 from ._segments import segments
 
-__all__ = ["RateLimit", "Throttle", "charge"]
+__all__ = ["Gate", "LocalGate", "RateLimit", "Throttle", "charge", "open_gate"]
 
 
 @attrs.frozen
@@ -96,3 +101,48 @@ class Throttle:
             except asyncio.CancelledError:
                 bucket.refund(amount)
                 raise
+
+
+class Gate:
+    """What every attempt of a Sender waits for: the pause after a 429, then the rate limit.
+
+    :meth:`wait` may raise a :class:`~bwmsg.BwmsgError` when the gate cannot say (a shared
+    budget out of reach): the request is then not made, and the retry policy decides.
+    """
+
+    async def wait(self, request: MessageRequest) -> None:
+        """Wait until ``request`` may be made."""
+        raise NotImplementedError
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request back for ``seconds`` from now (after a 429)."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Let go of what the gate holds (connections); the Sender calls it as it closes."""
+
+
+class LocalGate(Gate):
+    """The pause and the budget of one process."""
+
+    def __init__(self, limit: RateLimit | None) -> None:
+        self._throttle = Throttle(limit) if limit is not None else None
+        self._paused_until = 0.0
+
+    async def wait(self, request: MessageRequest) -> None:
+        loop = asyncio.get_running_loop()
+        # A timed wait, not a wait for an event: the pause may be lengthened meanwhile.
+        while self._paused_until > loop.time():  # noqa: ASYNC110
+            await asyncio.sleep(self._paused_until - loop.time())
+        if self._throttle is not None:
+            await self._throttle.acquire(request)
+
+    def pause(self, seconds: float) -> None:
+        until = asyncio.get_running_loop().time() + seconds
+        self._paused_until = max(self._paused_until, until)
+
+
+def open_gate(limit: RateLimit | None, account_id: str) -> Gate:
+    """The gate for a Sender of ``account_id`` with the rate limit ``limit`` (or none)."""
+    del account_id  # names a shared budget; the local gate needs no name
+    return LocalGate(limit)

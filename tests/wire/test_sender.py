@@ -220,14 +220,26 @@ async def test_retry_after_really_waits(server: Scripted) -> None:
 async def test_429_pauses_the_whole_sender(server: Scripted) -> None:
     """After a 429, a request started by another task waits for the pause too."""
     server.then(Reply(429, {"type": "t", "description": "d"}, headers={"Retry-After": "0.5"}))
-    async with sender_for(server) as sender:
-        first = asyncio.ensure_future(sender.send(REQUEST))
-        await server.arrived.wait()
-        # No event marks "the 429 has been read", so poll the private field for it.
-        while sender._paused_until == 0.0:  # noqa: ASYNC110
-            await asyncio.sleep(0)
-        await sender.send(MessageRequest(to="+19195551299", from_="+19195550000", text="other"))
-        await first
+    noted = asyncio.Event()
+
+    class Noted(logging.Handler):  # the Sender logs the 429 and pauses in the same step
+        def emit(self, record: logging.LogRecord) -> None:
+            if "failed" in record.getMessage():
+                noted.set()
+
+    handler = Noted(logging.DEBUG)
+    logging.getLogger("bwmsg").addHandler(handler)
+    previous = logging.getLogger("bwmsg").level
+    logging.getLogger("bwmsg").setLevel(logging.DEBUG)
+    try:
+        async with sender_for(server) as sender:
+            first = asyncio.ensure_future(sender.send(REQUEST))
+            await noted.wait()
+            await sender.send(MessageRequest(to="+19195551299", from_="+19195550000", text="other"))
+            await first
+    finally:
+        logging.getLogger("bwmsg").removeHandler(handler)
+        logging.getLogger("bwmsg").setLevel(previous)
     rejected, *later = server.requests
     assert len(later) == 2
     assert all(r.at - rejected.at >= 0.45 for r in later)
