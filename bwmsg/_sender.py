@@ -26,7 +26,6 @@ from ._auth import BasicCredentials, ClientCredentials, Credentials
 from ._errors import (
     AmbiguousSendError,
     ApiError,
-    AuthenticationError,
     BwmsgError,
     FieldError,
     RateLimitedError,
@@ -40,7 +39,7 @@ from ._limit import Limit
 from ._listing import DateTime, MessageSummary
 from ._listing import list_messages as _list_messages
 from ._models import Message, MessageRequest, Outcome, SendResult
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import Attempts, RetryPolicy, parse_retry_after, retry
 from ._stats import SenderStats, Stats
 from ._throttle import RateLimit, open_gate
 from ._transport import (
@@ -379,45 +378,48 @@ class Sender:
             raise TypeError(
                 f"expected a MessageRequest at index {index}, got {type(request).__name__}"
             )
-        web = self._open()
+        self._open()
         loop = asyncio.get_running_loop()
         if request.application_id is None and self.application_id is None:
             return self._invalid(request, index)
-        tries = _Tries(request, index, loop.time())
-        credentials = self._credentials
+        tries = _Tries(self, request, index, slot, loop.time())
         try:
-            while True:
-                if slot is not None and slot.run.stopping:  # stopped between two attempts
-                    return self._stopped(tries, False)
-                tries.attempt += 1
-                tries.budget += 1
-                headers = None
-                try:
-                    await self._gate.wait(request)
-                except BwmsgError as exc:  # the gate cannot say (its store is out of reach)
-                    outcome: Message | BwmsgError | None = exc
-                else:
-                    try:
-                        headers = credentials.static_headers or await credentials.headers(web)
-                    except BwmsgError as exc:  # no token could be had: this request was not made
-                        tries.attempt -= 1
-                        return self._failed(tries, exc)
-                    outcome = await self._attempt(tries, headers, slot, loop)
-                if not isinstance(outcome, BwmsgError):
-                    return self._sent(tries, outcome, loop.time())
-                if headers is not None and self._renews(tries, outcome, headers):
-                    continue
-                delay = self.retry.next_delay(outcome, tries.budget)
-                if delay is None:
-                    return self._failed(tries, outcome)
-                self._noted(tries, outcome, delay)
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            outcome = await retry(self.retry, tries)
         except asyncio.CancelledError:
             if slot is None or not slot.run.stopping:
                 raise
             _uncancel()
             return self._stopped(tries, slot.written)
+        if not isinstance(outcome, BwmsgError):
+            return self._sent(tries, outcome, loop.time())
+        if tries.stop:
+            return self._stopped(tries, False)
+        return self._failed(tries, outcome)
+
+    async def _once(self, tries: _Tries) -> Message | BwmsgError | None:
+        """One attempt of a send, as the retry loop makes it: the gate, the credentials, the
+        exchange."""
+        slot = tries.slot
+        if slot is not None and slot.run.stopping:  # stopped between two attempts
+            tries.stop = True
+            return StoppedError("send_many was stopped")
+        tries.attempt += 1
+        tries.used = None
+        try:
+            await self._gate.wait(tries.request)
+        except BwmsgError as exc:  # the gate cannot say (its store is out of reach)
+            return exc
+        headers = self._credentials.static_headers
+        if headers is None:
+            assert self._web is not None  # opened by _dispatch
+            try:
+                headers = await self._credentials.headers(self._web)
+            except BwmsgError as exc:  # no token could be had (its own retries spent): not made
+                tries.attempt -= 1
+                tries.final = True
+                return exc
+        tries.used = headers
+        return await self._attempt(tries, headers, slot, asyncio.get_running_loop())
 
     async def _attempt(
         self,
@@ -495,20 +497,6 @@ class Sender:
             elapsed=now - tries.started,
         )
 
-    def _renews(self, tries: _Tries, error: BwmsgError, headers: dict[str, str]) -> bool:
-        """After a 401 with a token: True when it is renewed for one more attempt (the 401
-        means the message was not sent, and that attempt does not count against the policy)."""
-        if (
-            isinstance(error, AuthenticationError)
-            and not tries.renewed
-            and self._credentials.renew_after_401(headers)
-        ):
-            tries.renewed = True
-            tries.budget -= 1
-            logger.debug("send attempt %d: 401 with a token, renewing it", tries.attempt)
-            return True
-        return False
-
     def _noted(self, tries: _Tries, error: BwmsgError, delay: float | None) -> None:
         """Remember a failed attempt, log it, and after a 429 pause the whole Sender."""
         tries.last = error
@@ -525,7 +513,6 @@ class Sender:
 
     def _failed(self, tries: _Tries, error: BwmsgError) -> SendResult:
         """The result of a request whose last attempt failed and will not be retried."""
-        self._noted(tries, error, None)
         ambiguous = tries.ambiguous
         if ambiguous is not None and error is not ambiguous:
             final = AmbiguousSendError(
@@ -836,33 +823,63 @@ class _Slot:
         self.written = False
 
 
-class _Tries:
-    """One request's attempts so far: what _dispatch and its helpers keep between them."""
+class _Tries(Attempts["Message | None"]):
+    """One request's attempts so far, as the retry loop drives them (see bwmsg._retry)."""
 
     __slots__ = (
         "ambiguous",
         "attempt",
         "body",
-        "budget",
+        "final",
         "index",
         "last",
         "made",
-        "renewed",
         "request",
+        "sender",
+        "slot",
         "started",
+        "stop",
     )
 
-    def __init__(self, request: MessageRequest, index: int, started: float) -> None:
+    def __init__(
+        self,
+        sender: Sender,
+        request: MessageRequest,
+        index: int,
+        slot: _Slot | None,
+        started: float,
+    ) -> None:
+        super().__init__(sender._credentials)
+        self.sender = sender
         self.request = request
         self.index = index
+        self.slot = slot
         self.started = started
         self.body: bytes | None = None  # serialised at the first attempt
-        self.attempt = 0
-        self.budget = 0  # attempts counted against the policy (a renewed token's retry is free)
-        self.renewed = False
+        self.attempt = 0  # attempts begun, a renewed token's retry included
         self.ambiguous: AmbiguousSendError | None = None  # the last attempt that may have sent
         self.last: BwmsgError | None = None
         self.made = 0  # attempts written to a connection
+        self.final = False  # the last error is not to be retried (no token could be had)
+        self.stop = False  # send_many's run stopped between two attempts
+
+    async def once(self) -> Message | BwmsgError | None:
+        return await self.sender._once(self)
+
+    def delay(self, policy: RetryPolicy, error: BwmsgError) -> float | None:
+        if self.final or self.stop:
+            return None
+        return policy.next_delay(error, self.budget)
+
+    def failed(self, error: BwmsgError, delay: float | None) -> None:
+        if not self.stop:
+            self.sender._noted(self, error, delay)
+
+    def renews(self, error: BwmsgError) -> bool:
+        renewed = super().renews(error)
+        if renewed:
+            logger.debug("send attempt %d: 401 with a token, renewing it", self.attempt)
+        return renewed
 
 
 async def _stop_workers(
