@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +17,17 @@ from typing import Any
 import attrs
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+WITHIN = 5.0
+"""The timeout of waits that are expected to succeed: far longer than any of them takes."""
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (it was bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 @attrs.define

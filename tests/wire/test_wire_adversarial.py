@@ -1,6 +1,6 @@
 """Adversarial answers on the wire, through a real ``Sender`` and its own HTTP pool.
 
-A raw server on 127.0.0.1 (:class:`tests.wire.test_http.RawServer`) writes exactly the bytes each
+A raw server on 127.0.0.1 (:class:`tests.raw_server.RawServer`) writes exactly the bytes each
 test scripts. Each test asserts what the answer means for the message: SENT (the server said
 202, however oddly it said it), FAILED (an error status), or UNKNOWN (the answer could not be
 trusted, so the message may or may not have been sent), and, where the server's words reach an
@@ -37,7 +37,9 @@ from bwmsg._transport import (
     use_factory,
 )
 from bwmsg._transport._pool import Pool
-from tests.wire.test_http import WITHIN, RawServer, Reply, open_pool, post, raw_server
+from tests.raw_server import RawServer, Reply, raw_server
+from tests.servers import WITHIN
+from tests.wire.test_http import open_pool, post
 
 ONCE = RetryPolicy(max_attempts=1, base_delay=0)
 REQUEST = MessageRequest(to="+19195551212", from_="+19195550000", text="hi")
