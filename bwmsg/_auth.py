@@ -8,8 +8,8 @@ import json
 import re
 from typing import Any
 
-from ._errors import AuthenticationError, TransportError
-from ._retry import RetryPolicy
+from ._errors import AuthenticationError, BwmsgError, TransportError
+from ._retry import Attempts, RetryPolicy, retry
 from ._transport import AnswerTimeout, Client, ConnectError, ExchangeError
 
 __all__ = ["BasicCredentials", "ClientCredentials", "Credentials"]
@@ -108,28 +108,10 @@ class ClientCredentials(Credentials):
         return True
 
     async def _fetch(self, client: Client) -> tuple[str, float]:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._request(client)
-            except AuthenticationError as error:
-                if 500 <= error.status <= 599 or error.status == 429:
-                    delay = self._retry.next_delay(
-                        TransportError("token endpoint unavailable"), attempt
-                    )
-                    if delay is None:
-                        raise
-                else:
-                    self._refused = error
-                    raise
-            except TransportError as error:
-                # A refused certificate or proxy stays refused (its error is not retryable).
-                delay = self._retry.next_delay(error, attempt)
-                if delay is None:
-                    raise
-            if delay:
-                await asyncio.sleep(delay)
+        outcome = await retry(self._retry, _TokenAttempts(self, client))
+        if isinstance(outcome, BwmsgError):
+            raise outcome
+        return outcome
 
     async def _request(self, client: Client) -> tuple[str, float]:
         self.token_requests += 1
@@ -188,6 +170,32 @@ class ClientCredentials(Credentials):
         if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or lifetime <= 0:
             lifetime = 3600
         return data["access_token"], float(lifetime)
+
+
+class _TokenAttempts(Attempts["tuple[str, float]"]):
+    """The attempts of one token request, as the retry loop drives them."""
+
+    __slots__ = ("client", "owner")
+
+    def __init__(self, owner: ClientCredentials, client: Client) -> None:
+        super().__init__()
+        self.owner = owner
+        self.client = client
+
+    async def once(self) -> tuple[str, float] | BwmsgError:
+        try:
+            return await self.owner._request(self.client)
+        except (AuthenticationError, TransportError) as error:
+            return error
+
+    def delay(self, policy: RetryPolicy, error: BwmsgError) -> float | None:
+        if isinstance(error, AuthenticationError):
+            if 500 <= error.status <= 599 or error.status == 429:  # the endpoint is unwell
+                return policy.next_delay(TransportError("token endpoint unavailable"), self.budget)
+            self.owner._refused = error  # refused: every later call fails at once with it
+            return None
+        # A refused certificate or proxy stays refused (its error is not retryable).
+        return policy.next_delay(error, self.budget)
 
 
 def _token_error(status: int, data: Any, payload: bytes) -> AuthenticationError:

@@ -21,12 +21,11 @@ from ._auth import Credentials
 from ._errors import (
     AmbiguousSendError,
     ApiError,
-    AuthenticationError,
     BwmsgError,
     TransportError,
     api_error_from_response,
 )
-from ._retry import parse_retry_after
+from ._retry import Attempts, RetryPolicy, parse_retry_after, retry
 from ._transport import Answer, AnswerTimeout, Client, ConnectError, ExchangeError
 
 if TYPE_CHECKING:
@@ -210,41 +209,55 @@ async def _get(
     url: URL,
     params: dict[str, str],
 ) -> Any:
-    policy = sender.retry
-    attempt = 0
-    renewed = False
-    while True:
-        attempt += 1
-        await pacer.acquire()
-        headers = await credentials.headers(client)
-        outcome = await _attempt(sender, client, url, params, headers)
-        if not isinstance(outcome, BwmsgError):
-            return outcome
-        if (
-            isinstance(outcome, AuthenticationError)
-            and not renewed
-            and credentials.renew_after_401(headers)
-        ):
-            renewed = True
-            attempt -= 1
-            continue
-        delay: float | None
-        if isinstance(outcome, ApiError) and outcome.status == 429:
+    outcome = await retry(
+        sender.retry, _PageAttempts(sender, client, credentials, pacer, url, params)
+    )
+    if isinstance(outcome, BwmsgError):
+        raise outcome
+    return outcome
+
+
+class _PageAttempts(Attempts[Any]):
+    """The attempts of one page's GET, as the retry loop drives them."""
+
+    __slots__ = ("auth", "client", "pacer", "params", "sender", "url")
+
+    def __init__(
+        self,
+        sender: Sender,
+        client: Client,
+        credentials: Credentials,
+        pacer: _Pacer,
+        url: URL,
+        params: dict[str, str],
+    ) -> None:
+        super().__init__(credentials)
+        self.auth = credentials
+        self.sender = sender
+        self.client = client
+        self.pacer = pacer
+        self.url = url
+        self.params = params
+
+    async def once(self) -> Any:
+        await self.pacer.acquire()
+        headers = await self.auth.headers(self.client)
+        self.used = headers
+        return await _attempt(self.sender, self.client, self.url, self.params, headers)
+
+    def delay(self, policy: RetryPolicy, error: BwmsgError) -> float | None:
+        attempt = self.budget
+        if isinstance(error, ApiError) and error.status == 429:
             # The list endpoint's own limit: always wait as told, within max_attempts.
-            wait = outcome.retry_after
+            wait = error.retry_after
             if wait is None:
                 wait = policy.backoff(attempt) or 1.0
-            pacer.pause(wait)
-            delay = 0.0 if attempt < policy.max_attempts else None
-        elif isinstance(outcome, AmbiguousSendError):
+            self.pacer.pause(wait)
+            return 0.0 if attempt < policy.max_attempts else None
+        if isinstance(error, AmbiguousSendError):
             # A GET changes nothing: retrying it is always safe.
-            delay = policy.backoff(attempt) if attempt < policy.max_attempts else None
-        else:
-            delay = policy.next_delay(outcome, attempt)
-        if delay is None:
-            raise outcome
-        if delay > 0:
-            await asyncio.sleep(delay)
+            return policy.backoff(attempt) if attempt < policy.max_attempts else None
+        return policy.next_delay(error, attempt)
 
 
 async def _attempt(
