@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port
+
 MESSAGE = (
     '{"id":"m-nginx-1","owner":"+19195550000","applicationId":"app",'
     '"time":"2026-12-01T10:00:00Z","segmentCount":1,"direction":"out",'
@@ -39,12 +41,6 @@ def nginx_binary() -> str:
     if not found:
         require("nginx", "apt-get install nginx (Debian's package)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:

@@ -23,11 +23,10 @@ from aiohttp import web
 from yarl import URL
 
 from bwmsg.simulator import Simulator
+from tests.servers import WITHIN
 
 API_HOST = "api.bwmsg.test"
 """The API's name in these tests: never resolvable, except by the proxy."""
-
-WITHIN = 5.0
 
 
 @dataclass

@@ -20,9 +20,7 @@ from yarl import URL
 
 from bwmsg._transport import ConnectError
 from bwmsg._transport._pool import Pool
-from tests.servers import Scripted
-
-WITHIN = 5.0
+from tests.servers import WITHIN, Scripted
 
 
 @contextmanager

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -33,7 +32,7 @@ from bwmsg import (
     ServerError,
     TransportError,
 )
-from tests.servers import Drop, Hang, Reply, Scripted, Truncate
+from tests.servers import Drop, Hang, Reply, Scripted, Truncate, free_port
 
 FAST = RetryPolicy(base_delay=0)
 REQUEST = MessageRequest(to="+19195551212", from_="+19195550000", text="hello")
@@ -67,13 +66,6 @@ def sender_for(server: Scripted, **kwargs: object) -> Sender:
         options["session"] = _SESSION[-1]
     options.update(kwargs)
     return Sender("acct-9", "user", "s3cret-pw", **options)  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def test_sends_exact_body_and_basic_auth(server: Scripted) -> None:
