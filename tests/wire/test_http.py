@@ -13,8 +13,8 @@ import itertools
 import socket
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,21 +27,8 @@ from yarl import URL
 from bwmsg._transport import Answer, ConnectError, ExchangeError, _pool
 from bwmsg._transport._pool import Connection, Pool
 from tests.raw_server import DROP, HANG, OK, Reply, answer, raw_server
+from tests.senders import open_pool, post
 from tests.servers import WITHIN, free_port
-
-
-@asynccontextmanager
-async def open_pool(url: URL, **options: Any) -> AsyncIterator[Pool]:
-    """A :class:`Pool` closed at the end of the block."""
-    pool = Pool(url, **options)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-async def post(pool: Pool, body: bytes = b"{}", within: float = WITHIN) -> Answer:
-    return await pool.post(pool.head({"Content-Type": "application/json"}), body, within)
 
 
 async def client_noticed_close(pool: Pool) -> None:

@@ -38,8 +38,8 @@ from bwmsg._transport import (
 )
 from bwmsg._transport._pool import Pool
 from tests.raw_server import RawServer, Reply, raw_server
+from tests.senders import open_pool, post
 from tests.servers import WITHIN
-from tests.wire.test_http import open_pool, post
 
 ONCE = RetryPolicy(max_attempts=1, base_delay=0)
 REQUEST = MessageRequest(to="+19195551212", from_="+19195550000", text="hi")
