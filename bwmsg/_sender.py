@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
 import ssl as ssl_module
 from collections import deque
 from collections.abc import (
@@ -19,10 +17,15 @@ from collections.abc import (
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from yarl import URL
-
 from . import _convert, _transport
 from ._auth import BasicCredentials, ClientCredentials, Credentials
+from ._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TOKEN_URL,
+    SenderConfig,
+    from_environment,
+    sender_config,
+)
 from ._errors import (
     AmbiguousSendError,
     ApiError,
@@ -57,23 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TOKEN_URL", "Sender"]
 
-DEFAULT_BASE_URL = "https://messaging.bandwidth.com/api/v2"
-DEFAULT_TOKEN_URL = "https://api.bandwidth.com/api/v1/oauth2/token"
-
 logger = logging.getLogger("bwmsg")
-
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-_ENV = {
-    "account_id": "BW_ACCOUNT_ID",
-    "username": "BW_USERNAME",
-    "password": "BW_PASSWORD",
-    "client_id": "BW_CLIENT_ID",
-    "client_secret": "BW_CLIENT_SECRET",
-    "application_id": "BW_MESSAGING_APPLICATION_ID",
-    "base_url": "BW_MESSAGING_BASE_URL",
-    "token_url": "BW_OAUTH_TOKEN_URL",
-}
 
 
 def _version() -> str:
@@ -153,68 +140,49 @@ class Sender:
         proxy: str | None = None,
         trust_env: bool = True,
     ) -> None:
-        check_account_id(account_id, "account_id")
-        oauth = _check_credentials(username, password, client_id, client_secret, token_url)
-        _check_options(concurrency, timeout, retry, ssl, trace_configs, session, rate)
-        if application_id is not None and (
-            not isinstance(application_id, str) or not application_id.strip()
-        ):
-            raise ValueError("application_id must be a non-empty string or None")
-        root = URL(str(base_url).rstrip("/"))
-        if root.scheme not in ("http", "https") or not root.host:
-            raise ValueError(
-                f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {base_url!r}"
-            )
-        if not isinstance(trust_env, bool):
-            raise ValueError(f"trust_env must be True or False, got {trust_env!r}")
-        # The proxy of each endpoint is chosen now (NO_PROXY may exempt one host, not
-        # another). A session given by the user gets only an explicit one: its own trust_env
-        # decides the rest.
-        token = URL(token_url) if oauth else None
-        self._settings = Settings(
-            timeout=float(timeout),
+        config = sender_config(
+            account_id,
+            username,
+            password,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_url=token_url,
+            application_id=application_id,
+            base_url=base_url,
+            concurrency=concurrency,
+            rate=rate,
+            retry=retry,
+            timeout=timeout,
+            session=session,
+            trace_configs=trace_configs,
             ssl=ssl,
             proxy=proxy,
-            trust_env=trust_env and session is None,
-            origins=[root] if token is None else [root, token],
+            trust_env=trust_env,
         )
-        self._proxy = self._settings.proxy_for(root)
+        self._config = config
+        self._settings = _settings_of(config)
+        self._proxy = self._settings.proxy_for(config.root)
+        token = config.token
         self._proxied = self._proxy is not None or (
             token is not None and self._settings.proxy_for(token) is not None
         )
-
         self.account_id = account_id
-        self.username = username
+        self.username = config.username
+        self.client_id = config.client_id
         self.application_id = application_id
-        self.base_url = str(root)
+        self.base_url = str(config.root)
         self.token_url = token_url
         self.concurrency = concurrency
         self.rate = rate
         self.retry = retry
         self._session = session
         self._state = Lifecycle.UNOPENED
-        self._url = root / "users" / account_id / "messages"
-        base_headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": f"bwmsg/{_version()}",
-        }
-        self.client_id = client_id
-        self._credentials: Credentials
-        if oauth:
-            assert client_id is not None
-            assert client_secret is not None
-            self._credentials = ClientCredentials(
-                client_id, client_secret, token_url, base_headers, retry
-            )
-        else:
-            assert username is not None
-            assert password is not None
-            self._credentials = BasicCredentials(username, password, base_headers)
+        self._url = config.messages_url
+        self._credentials = _credentials_of(config)
         self._gate = open_gate(rate, account_id)
         self._inflight: Limit | None = None
         self._runs: set[asyncio.Task[Any]] = set()
-        self._trace_configs = list(trace_configs) if trace_configs else None
+        self._trace_configs = list(config.trace_configs) if config.trace_configs else None
         # Set when the Sender opens (see _transport/__init__.py): what sends the messages
         # (bwmsg's pool, or aiohttp for a session given or trace_configs), and the aiohttp
         # transport that tokens and listing use.
@@ -233,23 +201,7 @@ class Sender:
         ``BW_OAUTH_TOKEN_URL`` (empty values count as unset). Any other :class:`Sender`
         argument may be passed too.
         """
-        kwargs: dict[str, Any] = {}
-        for name, var in _ENV.items():
-            value = os.environ.get(var, "").strip()
-            if value:
-                kwargs[name] = value
-        # Credentials given as arguments replace the other kind found in the environment.
-        if {"username", "password"} & overrides.keys():
-            kwargs.pop("client_id", None)
-            kwargs.pop("client_secret", None)
-        if {"client_id", "client_secret"} & overrides.keys():
-            kwargs.pop("username", None)
-            kwargs.pop("password", None)
-        if "account_id" not in overrides and "account_id" in kwargs:
-            check_account_id(kwargs["account_id"], "BW_ACCOUNT_ID")
-        kwargs.update(overrides)
-        if "account_id" not in kwargs:
-            raise ValueError("BW_ACCOUNT_ID is not set (or pass account_id=...)")
+        kwargs = from_environment(overrides)
         return cls(**kwargs)
 
     def __del__(self) -> None:
@@ -987,83 +939,34 @@ class _Feed:
         self.error = error
 
 
-def check_account_id(value: object, setting: str) -> str:
-    """``value`` if it can be a Bandwidth account id: letters, digits, ``-`` and ``_``, 1 to
-    64 of them, so that it can never change the path a request goes to.
-
-    Raises:
-        ValueError: naming ``setting`` and the rule.
-    """
-    if isinstance(value, str) and _ACCOUNT_ID.fullmatch(value):
-        return value
-    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-    raise ValueError(
-        f"{setting} must be a Bandwidth account id: letters, digits, '-' and '_' only, "
-        f"1 to 64 characters; got {shown}"
+def _settings_of(config: SenderConfig) -> Settings:
+    """The connection settings every transport reads. The proxy of each endpoint is chosen
+    now (NO_PROXY may exempt one host, not another). A session given by the user gets only an
+    explicit one: its own trust_env decides the rest."""
+    token = config.token
+    return Settings(
+        timeout=config.timeout,
+        ssl=config.ssl,
+        proxy=config.proxy,
+        trust_env=config.trust_env and config.session is None,
+        origins=[config.root] if token is None else [config.root, token],
     )
 
 
-def _check_credentials(
-    username: str | None,
-    password: str | None,
-    client_id: str | None,
-    client_secret: str | None,
-    token_url: str,
-) -> bool:
-    """Checks the Sender's credentials: True for OAuth2, False for Basic auth.
-
-    Raises:
-        ValueError: naming what is missing or contradictory.
-    """
-    basic = username is not None or password is not None
-    oauth = client_id is not None or client_secret is not None
-    if basic and oauth:
-        raise ValueError(
-            "give either username/password (Basic auth) or client_id/client_secret "
-            "(OAuth2), not both"
+def _credentials_of(config: SenderConfig) -> Credentials:
+    """The Sender's credentials, with the headers every request carries."""
+    base = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": f"bwmsg/{_version()}",
+    }
+    if config.client_id is not None and config.client_secret is not None:
+        return ClientCredentials(
+            config.client_id, config.client_secret, config.token_url, base, config.retry
         )
-    if not basic and not oauth:
-        raise ValueError(
-            "credentials are required: username and password (BW_USERNAME, BW_PASSWORD) "
-            "or client_id and client_secret (BW_CLIENT_ID, BW_CLIENT_SECRET)"
-        )
-    if basic and not (username and password):
-        raise ValueError("Basic auth needs both username and password")
-    if basic and ":" in str(username):
-        raise ValueError("username may not contain ':' (HTTP Basic auth cannot carry it)")
-    if oauth and not (client_id and client_secret):
-        raise ValueError("OAuth2 needs both client_id and client_secret")
-    if oauth and not str(token_url).startswith(("http://", "https://")):
-        raise ValueError(f"token_url must be an http(s) URL, got {token_url!r}")
-    return oauth
-
-
-def _check_options(
-    concurrency: object,
-    timeout: object,
-    retry: object,
-    ssl: object,
-    trace_configs: object,
-    session: object,
-    rate: object,
-) -> None:
-    """Checks the Sender's other settings.
-
-    Raises:
-        ValueError: naming the setting.
-    """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-    if not isinstance(retry, RetryPolicy):
-        raise ValueError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-    if not isinstance(ssl, (bool, ssl_module.SSLContext)):
-        raise ValueError(f"ssl must be True, False or an ssl.SSLContext, got {ssl!r}")
-    if trace_configs is not None and session is not None:
-        raise ValueError("trace_configs apply to the Sender's own session: pass them to yours")
-    if rate is not None and not isinstance(rate, RateLimit):
-        raise ValueError(f"rate must be a RateLimit or None, got {type(rate).__name__}")
+    assert config.username is not None
+    assert config.password is not None
+    return BasicCredentials(config.username, config.password, base)
 
 
 def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:
