@@ -22,7 +22,6 @@ from yarl import URL
 
 from bwmsg import (
     ApiError,
-    MessageRequest,
     RetryPolicy,
     Sender,
     TransportError,
@@ -31,15 +30,13 @@ from bwmsg._transport import ConnectError
 from bwmsg._transport._pool import Pool
 from bwmsg._transport._proxy import Proxy, choose, parse_proxy
 from bwmsg.simulator import Simulator
+from tests import senders
 from tests.proxy_server import API_HOST, ForwardProxy, TlsFront, forward_proxy, tls_front
+from tests.senders import request
 
 USER, PASSWORD = "proxy-user", "pr0xy-s3cret"
 CLIENT_ID, CLIENT_SECRET = "client-1", "client-s3cret"
 RETRY = RetryPolicy(base_delay=0, max_attempts=2)
-
-
-def request(i: int = 0) -> MessageRequest:
-    return MessageRequest(to=f"+1919{i:07d}", from_="+19195550000", text=f"m{i}")
 
 
 def http_api(sim: Simulator) -> str:
@@ -47,11 +44,8 @@ def http_api(sim: Simulator) -> str:
 
 
 def sender_for(base_url: str, **kwargs: Any) -> Sender:
-    options: dict[str, Any] = {"application_id": "app", "base_url": base_url, "retry": RETRY}
-    options.update(kwargs)
-    if "client_id" in options:
-        return Sender("acct", **options)
-    return Sender("acct", "user", "pass", **options)
+    """tests.senders' sender_for, with two attempts at most."""
+    return senders.sender_for(base_url, **{"retry": RETRY, **kwargs})
 
 
 def secret_texts() -> list[str]:

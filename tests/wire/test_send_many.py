@@ -15,23 +15,11 @@ from bwmsg import (
     MessageRequest,
     Outcome,
     RequestValidationError,
-    RetryPolicy,
     Sender,
     SendResult,
 )
+from tests.senders import request, sender_for
 from tests.servers import Hang, Reply, Scripted, accepted
-
-FAST = RetryPolicy(base_delay=0)
-
-
-def request(i: int, text: str = "hi") -> MessageRequest:
-    return MessageRequest(to=f"+1919{i:07d}", from_="+19195550000", text=text)
-
-
-def sender_for(base_url: str, **kwargs: Any) -> Sender:
-    options: dict[str, Any] = {"application_id": "app", "base_url": base_url, "retry": FAST}
-    options.update(kwargs)
-    return Sender("acct", "user", "pass", **options)
 
 
 async def collect(it: AsyncIterator[SendResult]) -> list[SendResult]:

@@ -23,8 +23,8 @@ from bwmsg import (
     ServerError,
     StoppedError,
 )
+from tests.senders import request, sender_for
 from tests.servers import Drop, Hang, Reply, Scripted, scripted_server
-from tests.wire.test_send_many import request, sender_for
 
 
 @pytest.fixture

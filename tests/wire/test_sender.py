@@ -32,9 +32,9 @@ from bwmsg import (
     ServerError,
     TransportError,
 )
+from tests import senders
 from tests.servers import Drop, Hang, Reply, Scripted, Truncate, free_port
 
-FAST = RetryPolicy(base_delay=0)
 REQUEST = MessageRequest(to="+19195551212", from_="+19195550000", text="hello")
 
 
@@ -57,15 +57,16 @@ async def transport(request: pytest.FixtureRequest) -> AsyncIterator[str]:
 
 
 def sender_for(server: Scripted, **kwargs: object) -> Sender:
+    """tests.senders' sender_for ``server`` as account acct-9 of app-1 with password s3cret-pw,
+    through this run's session in the "aiohttp" runs."""
     options: dict[str, object] = {
+        "account_id": "acct-9",
         "application_id": "app-1",
-        "base_url": server.base_url,
-        "retry": FAST,
+        "password": "s3cret-pw",
     }
     if _SESSION:
         options["session"] = _SESSION[-1]
-    options.update(kwargs)
-    return Sender("acct-9", "user", "s3cret-pw", **options)  # type: ignore[arg-type]
+    return senders.sender_for(server.base_url, **{**options, **kwargs})
 
 
 async def test_sends_exact_body_and_basic_auth(server: Scripted) -> None:
