@@ -20,7 +20,6 @@ What is checked, for every run:
 from __future__ import annotations
 
 import asyncio
-import csv
 import os
 import time
 from collections import Counter, defaultdict
@@ -29,23 +28,16 @@ from pathlib import Path
 
 import pytest
 
-from bwmsg import MessageRequest, Outcome, RetryPolicy, Sender, SendResult
+from bwmsg import MessageRequest, Outcome, RetryPolicy, SendResult
 from bwmsg.campaign import Journal, Template, run_campaign
-from bwmsg.simulator import AcceptedMessage, Faults, Simulator
+from bwmsg.simulator import AcceptedMessage, Simulator
+from tests.cli_helpers import write_csv
+from tests.faults import CHAOS
+from tests.senders import simulator_sender
 
 N = int(os.environ.get("BWMSG_CHAOS_N", "20000"))
 CONCURRENCY = 50
 
-# 10 % 429s, 5 % 5xx, 1 % connections dropped (half before, half after the message was
-# accepted), and an exponential latency of mean 1 ms on every answer.
-FAULTS = Faults(
-    rate_limited=0.10,
-    server_error=0.05,
-    drop_before_accept=0.005,
-    drop_after_accept=0.005,
-    latency=0.001,
-    latency_distribution="exponential",
-)
 # Four attempts, so that some messages meet 429/5xx four times in a row and end FAILED
 # (0.15 ** 4: about one in 2,000), which exercises "nothing FAILED was accepted".
 RETRY = RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.01)
@@ -142,22 +134,14 @@ async def test_send_many_under_chaos(retry_ambiguous: bool) -> None:
     """send_many under 429s, 5xx, drops and latency: one result each, matched to the record."""
     fds, tasks = open_fds(), other_tasks()
     started = time.perf_counter()
-    async with Simulator(faults=FAULTS, seed=7) as sim:
+    async with Simulator(faults=CHAOS, seed=7) as sim:
         retry = RetryPolicy(
             max_attempts=RETRY.max_attempts,
             base_delay=RETRY.base_delay,
             max_delay=RETRY.max_delay,
             retry_ambiguous=retry_ambiguous,
         )
-        async with Sender(
-            "9900000",
-            sim.username,
-            sim.password,
-            application_id="app",
-            base_url=sim.base_url,
-            concurrency=CONCURRENCY,
-            retry=retry,
-        ) as sender:
+        async with simulator_sender(sim, concurrency=CONCURRENCY, retry=retry) as sender:
             results = [r async for r in sender.send_many(requests(N))]
         outcomes = check_send_many(results, sim, N, retry_ambiguous=retry_ambiguous)
         if not retry_ambiguous:
@@ -174,30 +158,14 @@ async def test_send_many_under_chaos(retry_ambiguous: bool) -> None:
     assert other_tasks() == tasks
 
 
-def write_recipients(path: Path, n: int) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["to", "name"])
-        writer.writerows([f"+1919{i:07d}", f"Person {i}"] for i in range(n))
-    return path
-
-
 async def test_campaign_under_chaos(tmp_path: Path) -> None:
     """A journalled campaign under chaos: every row final and matching the simulator."""
-    recipients = write_recipients(tmp_path / "r.csv", N)
+    recipients = write_csv(tmp_path / "r.csv", N)
     journal = tmp_path / "j.db"
     fds, tasks = open_fds(), other_tasks()
     started = time.perf_counter()
-    async with Simulator(faults=FAULTS, seed=8) as sim:
-        async with Sender(
-            "9900000",
-            sim.username,
-            sim.password,
-            application_id="app",
-            base_url=sim.base_url,
-            concurrency=CONCURRENCY,
-            retry=RETRY,
-        ) as sender:
+    async with Simulator(faults=CHAOS, seed=8) as sim:
+        async with simulator_sender(sim, concurrency=CONCURRENCY, retry=RETRY) as sender:
             summary = await run_campaign(
                 sender,
                 recipients,

@@ -25,22 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from bwmsg.campaign import Journal
-from bwmsg.simulator import Faults, Simulator
+from bwmsg.simulator import Simulator
 from tests.cli_helpers import env_for, write_csv
+from tests.faults import CHAOS
 
 N = int(os.environ.get("BWMSG_CRASH_N", "20000"))
 KILLS = int(os.environ.get("BWMSG_CRASH_KILLS", "5"))
 CONCURRENCY = 50
 BOUND = 2 * CONCURRENCY + 10  # the bound on rows one crash leaves unknown (README)
-
-FAULTS = Faults(
-    rate_limited=0.10,
-    server_error=0.05,
-    drop_before_accept=0.005,
-    drop_after_accept=0.005,
-    latency=0.001,
-    latency_distribution="exponential",
-)
 
 
 async def start(sim: Simulator, recipients: Path, journal: Path) -> asyncio.subprocess.Process:
@@ -83,7 +75,7 @@ async def test_sigkill_at_random_points_and_resume(tmp_path: Path) -> None:
     kills: list[tuple[str, int]] = []  # (where it was killed, rows left sending)
     deadline = time.monotonic() + 60 + N / 100  # far beyond a normal run: no hang
     started = time.perf_counter()
-    async with Simulator(faults=FAULTS, seed=21) as sim:
+    async with Simulator(faults=CHAOS, seed=21) as sim:
         runs = 0
         while True:
             runs += 1
