@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 from yarl import URL
 
 from bwmsg import MessageRequest, RetryPolicy, Sender
@@ -13,6 +14,18 @@ from bwmsg._transport import Answer
 from bwmsg._transport._pool import Pool
 from bwmsg.simulator import Simulator
 from tests.servers import WITHIN
+
+AUTH = {"Authorization": aiohttp.encode_basic_auth("user", "pass")}
+"""Basic auth with the simulator's default credentials, for raw requests."""
+JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
+""":data:`AUTH` with a JSON body."""
+VALID: dict[str, Any] = {
+    "to": ["+19195551212"],
+    "from": "+19195550000",
+    "text": "hello",
+    "applicationId": "app-1",
+}
+"""A message body the service accepts, as raw JSON (copy it before changing it)."""
 
 FAST = RetryPolicy(base_delay=0)
 """The default number of attempts, without waiting between them."""

@@ -21,8 +21,8 @@ from bwmsg._models import parse_datetime
 from bwmsg.simulator import AcceptedMessage, Faults, Simulator
 from bwmsg.simulator._records import AccountQueue
 from bwmsg.simulator._segments import segment_count
+from tests.senders import AUTH, JSON_AUTH, VALID
 
-AUTH = {"Authorization": aiohttp.encode_basic_auth("user", "pass")}
 # GSM-7 basic and extension characters, BMP characters outside it, and astral ones.
 SEGMENT_ALPHABET = "aZ0 @\n\r£éÇ€[]{}^|~\\\fçю`😀🎉"
 # Client modules a simulator module may import, and why.
@@ -33,18 +33,6 @@ CLIENT_IMPORTS_ALLOWED = {
     # how it serves and says where it stands, shared with the callback server: no API rules
     "_server.py": {"bwmsg._lifecycle", "bwmsg._serve"},
 }
-VALID: dict[str, Any] = {
-    "to": ["+19195551212"],
-    "from": "+19195550000",
-    "text": "hello",
-    "applicationId": "app-1",
-}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -126,9 +114,7 @@ async def test_records_accepted_message_with_raw_request(
 ) -> None:
     """An accepted message is recorded in order with its raw and decoded request body."""
     raw = json.dumps(with_(tag="t1")).encode()
-    answer = await post(
-        http, sim, data=raw, headers={**AUTH, "Content-Type": "application/json"}, account="42"
-    )
+    answer = await post(http, sim, data=raw, headers=JSON_AUTH, account="42")
     assert answer.status == 202
     [record] = sim.accepted
     assert isinstance(record, AcceptedMessage)
@@ -274,7 +260,7 @@ async def test_body_that_is_not_json_is_415(
     http: aiohttp.ClientSession, sim: Simulator, data: bytes
 ) -> None:
     """A body that does not parse as JSON is answered 415."""
-    answer = await post(http, sim, data=data, headers={**AUTH, "Content-Type": "application/json"})
+    answer = await post(http, sim, data=data, headers=JSON_AUTH)
     assert answer.status == 415
     assert answer.json()["type"] == "unsupported-media-type"
 
@@ -378,7 +364,7 @@ async def test_body_that_is_not_an_object_is_400(
         http,
         sim,
         data=json.dumps(body).encode(),
-        headers={**AUTH, "Content-Type": "application/json"},
+        headers=JSON_AUTH,
     )
     assert answer.status == 400
     assert answer.json()["type"] == "request-validation"

@@ -12,15 +12,10 @@ import pytest
 from aiohttp import web
 
 from bwmsg.simulator import Callbacks, Simulator
+from tests import senders
+from tests.senders import AUTH
 
-AUTH = {"Authorization": aiohttp.encode_basic_auth("user", "pass")}
-VALID: dict[str, Any] = {
-    "to": ["+19195551212"],
-    "from": "+19195550000",
-    "text": "hello",
-    "applicationId": "app-1",
-    "tag": "t",
-}
+VALID: dict[str, Any] = {**senders.VALID, "tag": "t"}
 
 
 class Receiver:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,17 +12,7 @@ from aiohttp import web
 
 from bwmsg.simulator import Callbacks, Faults, Simulator
 from tests import spec
-
-AUTH = {
-    "Authorization": aiohttp.encode_basic_auth("user", "pass"),
-    "Content-Type": "application/json",
-}
-VALID: dict[str, Any] = {
-    "to": ["+19195551212"],
-    "from": "+19195550000",
-    "text": "hello",
-    "applicationId": "app-1",
-}
+from tests.senders import JSON_AUTH, VALID
 
 
 @pytest.fixture(autouse=True)
@@ -32,14 +21,11 @@ def _need_spec() -> None:
         pytest.skip("bandwidth.yml not found: set BWMSG_SPEC or put it at ../shared/specs/")
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def answer(
-    http: aiohttp.ClientSession, sim: Simulator, body: Any = VALID, headers: dict[str, str] = AUTH
+    http: aiohttp.ClientSession,
+    sim: Simulator,
+    body: Any = VALID,
+    headers: dict[str, str] = JSON_AUTH,
 ) -> tuple[int, Any]:
     async with http.post(
         f"{sim.base_url}/users/9900000/messages", data=json.dumps(body), headers=headers
@@ -119,7 +105,7 @@ async def test_401_body(http: aiohttp.ClientSession) -> None:
 async def test_415_body(http: aiohttp.ClientSession) -> None:
     """A 415 body validates against `messagingRequestError`."""
     async with Simulator() as sim:
-        status, data = await answer(http, sim, headers={**AUTH, "Content-Type": "text/plain"})
+        status, data = await answer(http, sim, headers={**JSON_AUTH, "Content-Type": "text/plain"})
     assert status == 415
     spec.validate(data, "messagingRequestError")
 

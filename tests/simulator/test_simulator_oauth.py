@@ -29,13 +29,6 @@ async def sim() -> AsyncIterator[Simulator]:
         yield simulator
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain aiohttp session."""
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": aiohttp.encode_basic_auth(user, password)}
 

@@ -30,12 +30,9 @@ from hypothesis import strategies as st
 from bwmsg import MessageRequest, Priority, RequestValidationError
 from bwmsg._convert import request_to_dict
 from bwmsg.simulator import Simulator
+from tests.senders import JSON_AUTH
 from tests.unit.test_properties_request import KWARG, invalid_requests, valid_requests
 
-AUTH = {
-    "Authorization": aiohttp.encode_basic_auth("user", "pass"),
-    "Content-Type": "application/json",
-}
 BASE: dict[str, Any] = {
     "to": "+19195551212",
     "from_": "+19195550000",
@@ -95,7 +92,7 @@ async def judge_simulator(simulated: Simulated, body: Any) -> set[str]:
     """The fields the simulator named: empty for a 202, never empty for a 400."""
     http, sim = simulated
     url = f"{sim.base_url}/users/9900000/messages"
-    async with http.post(url, data=json.dumps(body), headers=AUTH) as response:
+    async with http.post(url, data=json.dumps(body), headers=JSON_AUTH) as response:
         answer = await response.json()
         assert response.status in (202, 400), answer
     if response.status == 202:
