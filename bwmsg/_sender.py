@@ -1,17 +1,24 @@
-"""The Sender: lifecycle, send, retries and the send_many dispatcher (the wire: _transport)."""
+"""The Sender: its lifecycle, ``send`` and one request's attempts (the hooks the retry loop
+of bwmsg._retry calls), and the public faces of ``send_many`` (its machinery: bwmsg._many) and
+``list_messages`` (bwmsg._listing). What an answer means is bwmsg._outcomes; the wire is
+bwmsg._transport; the settings are bwmsg._config.
+
+Over 500 lines (about 720, 150 of them the public docstrings) for a reason: what is left is
+one class whose methods share the state of one open Sender (its credentials, gate, transport
+and counters) on the hot path; splitting it further would pass that state across modules or
+add a call per message.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import ssl as ssl_module
-from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Iterable,
-    Iterator,
     Sequence,
 )
 from types import TracebackType
@@ -28,25 +35,23 @@ from ._config import (
 )
 from ._errors import (
     AmbiguousSendError,
-    ApiError,
     BwmsgError,
     FieldError,
     RateLimitedError,
     RequestValidationError,
     StoppedError,
-    TransportError,
-    api_error_from_response,
 )
 from ._lifecycle import Lifecycle, warn_if_open
 from ._limit import Limit
 from ._listing import DateTime, MessageSummary
 from ._listing import list_messages as _list_messages
+from ._many import Many, Slot, uncancel
 from ._models import Message, MessageRequest, Outcome, SendResult
-from ._retry import Attempts, RetryPolicy, parse_retry_after, retry
+from ._outcomes import answer_outcome, failure_outcome, message_from_request, short
+from ._retry import Attempts, RetryPolicy, retry
 from ._stats import SenderStats, Stats
 from ._throttle import RateLimit, open_gate
 from ._transport import (
-    Answer,
     AnswerTimeout,
     ConnectError,
     ExchangeError,
@@ -319,7 +324,7 @@ class Sender:
         raise result.error
 
     async def _dispatch(
-        self, request: MessageRequest, index: int, slot: _Slot | None = None
+        self, request: MessageRequest, index: int, slot: Slot | None = None
     ) -> SendResult:
         """Send one request with retries; never raises for the message's own failure.
 
@@ -340,7 +345,7 @@ class Sender:
         except asyncio.CancelledError:
             if slot is None or not slot.run.stopping:
                 raise
-            _uncancel()
+            uncancel()
             return self._stopped(tries, slot.written)
         if not isinstance(outcome, BwmsgError):
             return self._sent(tries, outcome, loop.time())
@@ -377,7 +382,7 @@ class Sender:
         self,
         tries: _Tries,
         headers: dict[str, str],
-        slot: _Slot | None,
+        slot: Slot | None,
         loop: asyncio.AbstractEventLoop,
     ) -> Message | BwmsgError | None:
         """One attempt through the transport: what its answer or failure means."""
@@ -406,9 +411,9 @@ class Sender:
             tries.made += 1
             if slot is not None:
                 slot.written = True
-            outcome = self._answer(await transport.exchange(link, self._head, body, deadline))
+            outcome = answer_outcome(await transport.exchange(link, self._head, body, deadline))
         except (ConnectError, ExchangeError, AnswerTimeout) as exc:
-            outcome = self._failure(exc)
+            outcome = failure_outcome(exc, self.base_url, self.timeout)
         finally:
             stats.in_flight -= 1
             inflight.release()
@@ -444,7 +449,7 @@ class Sender:
             index=tries.index,
             request=tries.request,
             outcome=Outcome.SENT,
-            message=message or _message_from_request(tries.request, self.application_id),
+            message=message or message_from_request(tries.request, self.application_id),
             attempts=tries.attempt,
             elapsed=now - tries.started,
         )
@@ -457,7 +462,7 @@ class Sender:
         logger.debug(
             "send attempt %d failed: %s; %s",
             tries.attempt,
-            _short(error),
+            short(error),
             "giving up" if delay is None else f"retrying in {delay:.3f}s",
         )
         if isinstance(error, RateLimitedError):
@@ -469,8 +474,8 @@ class Sender:
         if ambiguous is not None and error is not ambiguous:
             final = AmbiguousSendError(
                 f"the message may have been sent: attempt {tries.attempt} failed with "
-                f"{_short(error)}, after an earlier attempt that may have been "
-                f"accepted ({_short(ambiguous)})"
+                f"{short(error)}, after an earlier attempt that may have been "
+                f"accepted ({short(ambiguous)})"
             )
             final.__cause__ = error
             error = final
@@ -488,7 +493,7 @@ class Sender:
             error = tries.ambiguous
         else:
             made = tries.made
-            after = f" (after {made} failed attempt(s), the last: {_short(last)})" if last else ""
+            after = f" (after {made} failed attempt(s), the last: {short(last)})" if last else ""
             error = StoppedError(f"send_many was stopped before this request was sent{after}")
             if last is not None:
                 error.__cause__ = last
@@ -510,45 +515,6 @@ class Sender:
             attempts=attempts,
             elapsed=now - tries.started,
         )
-
-    def _answer(self, answer: Answer) -> Message | BwmsgError | None:
-        """What an answer means: the Message, the error, or None for an unreadable 2xx."""
-        status = answer.status
-        payload = answer.body
-        if 200 <= status < 300:
-            if payload is None:  # the status was read, the body cut off: still accepted
-                return None
-            try:
-                data = _convert.loads(payload)
-            except (ValueError, RecursionError):  # accepted, answer unreadable
-                return None
-            return _convert.message_from_json(data)
-        return api_error_from_response(
-            status,
-            payload or b"",
-            reason=answer.reason,
-            retry_after=parse_retry_after(answer.headers.get("retry-after")),
-        )
-
-    def _failure(self, exc: ConnectError | ExchangeError | AnswerTimeout) -> BwmsgError:
-        """What a failed attempt means: sent for sure not, or perhaps."""
-        if isinstance(exc, ConnectError):
-            # Nothing was written; a refused certificate stays refused.
-            return _caused(
-                TransportError(
-                    f"could not send to {self.base_url}: {exc}", retryable=exc.retryable
-                ),
-                exc.__cause__ or exc,  # the OSError, SSLError or aiohttp's error itself
-            )
-        if isinstance(exc, AnswerTimeout):
-            return _caused(
-                AmbiguousSendError(
-                    f"no answer within {self.timeout:g}s: the message may have been sent"
-                ),
-                exc.__cause__ or exc,
-            )
-        # Disconnected, reset, truncated or malformed answer ...: the request may have been read.
-        return _caused(AmbiguousSendError(f"{exc}: the message may have been sent"), exc)
 
     # -- many messages ---------------------------------------------------------------------------
 
@@ -597,96 +563,16 @@ class Sender:
         grace: float | asyncio.Event | None,
     ) -> AsyncGenerator[SendResult, None]:
         self._open()
-        window = 2 * self.concurrency
-        slots = Limit(window)
-        # Finished results wait in a deque; the consumer sleeps on `arrived` only when it is empty.
-        results: deque[SendResult | _WorkerExit] = deque()
-        arrived = asyncio.Event()
-        feed = _Feed(requests)
-        take_sync = feed.take_sync
-
-        run = _Run()
-
-        async def worker(slot: _Slot) -> None:
-            exit_ = _WorkerExit()
-            try:
-                while not (run.stopping or (stop is not None and stop.is_set())):
-                    if not slots.try_acquire():
-                        await slots.acquire()
-                    taken = take_sync() if take_sync is not None else await feed.take()
-                    if taken is None:
-                        slots.release()
-                        return
-                    index, request = taken
-                    result = await self._dispatch(request, index, slot)
-                    results.append(result)
-                    arrived.set()
-                    if result.outcome is not Outcome.SENT and stop is not None:
-                        # Let the consumer see a failure before this worker takes another
-                        # request: one that stops on it (401, 404, too many failures in a
-                        # row) then stops before anything more is sent.
-                        await asyncio.sleep(0)
-            except asyncio.CancelledError:
-                if not run.stopping:
-                    exit_.cancelled = True
-                    raise
-                _uncancel()  # our own stop reached a worker that held no request
-            except Exception as exc:  # handed to the consumer
-                exit_.error = exc
-            finally:
-                results.append(exit_)
-                arrived.set()
-
-        worker_slots = [_Slot(run) for _ in range(self.concurrency)]
-        workers = [asyncio.ensure_future(worker(slot)) for slot in worker_slots]
-        self._runs.update(workers)
-        stopper = (
-            asyncio.ensure_future(_stop_workers(run, stop, grace, feed, workers, worker_slots))
-            if stop is not None
-            else None
-        )
-        running = len(workers)
-        pending: dict[int, SendResult] = {}
-        next_index = 0
-        failure: BaseException | None = None
-        stopped = False
+        many = Many(self._dispatch, requests, self.concurrency, stop, grace)
+        self._runs.update(many.workers)
+        results = many.results(ordered)
         try:
-            while running:
-                if not results:
-                    arrived.clear()
-                    await arrived.wait()
-                    continue
-                item = results.popleft()
-                if isinstance(item, _WorkerExit):
-                    running -= 1
-                    stopped = stopped or item.cancelled
-                    if item.error is not None:
-                        failure = failure or item.error
-                        feed.close()
-                    continue
-                if not ordered:
-                    slots.release()
-                    yield item
-                    continue
-                pending[item.index] = item
-                while next_index in pending:
-                    ready = pending.pop(next_index)
-                    next_index += 1
-                    slots.release()
-                    yield ready
-            if feed.error is not None:
-                raise feed.error
-            if failure is not None:
-                raise failure
-            if stopped:
-                raise RuntimeError("send_many was stopped because its Sender was closed")
+            async for result in results:
+                yield result
         finally:
-            if stopper is not None:
-                stopper.cancel()
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            self._runs.difference_update(workers)
+            await results.aclose()
+            await many.close()
+            self._runs.difference_update(many.workers)
 
     # -- looking messages up ---------------------------------------------------------------------
 
@@ -756,25 +642,6 @@ class Sender:
         )
 
 
-class _Run:
-    """One send_many run: whether its stop has begun."""
-
-    __slots__ = ("stopping",)
-
-    def __init__(self) -> None:
-        self.stopping = False
-
-
-class _Slot:
-    """One send_many worker: its run, and whether its request may be on the wire right now."""
-
-    __slots__ = ("run", "written")
-
-    def __init__(self, run: _Run) -> None:
-        self.run = run
-        self.written = False
-
-
 class _Tries(Attempts["Message | None"]):
     """One request's attempts so far, as the retry loop drives them (see bwmsg._retry)."""
 
@@ -798,7 +665,7 @@ class _Tries(Attempts["Message | None"]):
         sender: Sender,
         request: MessageRequest,
         index: int,
-        slot: _Slot | None,
+        slot: Slot | None,
         started: float,
     ) -> None:
         super().__init__(sender._credentials)
@@ -834,111 +701,6 @@ class _Tries(Attempts["Message | None"]):
         return renewed
 
 
-async def _stop_workers(
-    run: _Run,
-    stop: asyncio.Event,
-    grace: float | asyncio.Event | None,
-    feed: _Feed,
-    workers: Sequence[asyncio.Future[None]],
-    slots: Sequence[_Slot],
-) -> None:
-    """send_many's stop: once ``stop`` is set, end what was not written, then after the grace
-    what was (each worker turns the cancellation into its request's result)."""
-    await stop.wait()
-    run.stopping = True
-    feed.close()
-    for task, slot in zip(workers, slots, strict=True):
-        if not slot.written:
-            task.cancel()
-    if grace is None:
-        return
-    if isinstance(grace, asyncio.Event):
-        await grace.wait()
-    elif grace > 0:
-        await asyncio.sleep(grace)
-    for task in workers:
-        task.cancel()
-
-
-def _uncancel() -> None:
-    """Forget a cancellation that was handled (Python 3.11+ counts them per task)."""
-    task = asyncio.current_task()
-    if task is not None and hasattr(task, "uncancel"):
-        task.uncancel()
-
-
-class _WorkerExit:
-    __slots__ = ("cancelled", "error")
-
-    def __init__(self, *, cancelled: bool = False, error: BaseException | None = None) -> None:
-        self.cancelled = cancelled
-        self.error = error
-
-
-class _Feed:
-    """Hands out (index, request) pairs from a sync or async iterable, one taker at a time."""
-
-    def __init__(self, source: Iterable[MessageRequest] | AsyncIterable[MessageRequest]) -> None:
-        self._sync: Iterator[MessageRequest] | None = None
-        self._async: AsyncIterator[MessageRequest] | None = None
-        if isinstance(source, AsyncIterable):
-            self._async = aiter(source)
-            self._lock: asyncio.Lock | None = asyncio.Lock()
-        elif isinstance(source, Iterable):
-            self._sync = iter(source)
-            self._lock = None
-        else:
-            raise TypeError(
-                f"send_many needs an iterable or async iterable, got {type(source).__name__}"
-            )
-        self._next = 0
-        self._done = False
-        self.error: BaseException | None = None
-        # For a plain iterable no await is needed: workers call take_sync directly.
-        self.take_sync = self._take_sync if self._sync is not None else None
-
-    def close(self) -> None:
-        self._done = True
-
-    def _take_sync(self) -> tuple[int, MessageRequest] | None:
-        if self._done:
-            return None
-        assert self._sync is not None
-        try:
-            return self._numbered(next(self._sync))
-        except StopIteration:
-            self._end(None)
-            return None
-        except Exception as exc:  # the input's own failure
-            self._end(exc)
-            return None
-
-    async def take(self) -> tuple[int, MessageRequest] | None:
-        if self._lock is None:
-            return self._take_sync()
-        assert self._async is not None
-        async with self._lock:
-            if self._done:
-                return None
-            try:
-                return self._numbered(await anext(self._async))
-            except StopAsyncIteration:
-                self._end(None)
-                return None
-            except Exception as exc:  # the input's own failure
-                self._end(exc)
-                return None
-
-    def _numbered(self, request: MessageRequest) -> tuple[int, MessageRequest]:
-        index = self._next
-        self._next += 1
-        return index, request
-
-    def _end(self, error: Exception | None) -> None:
-        self._done = True
-        self.error = error
-
-
 def _settings_of(config: SenderConfig) -> Settings:
     """The connection settings every transport reads. The proxy of each endpoint is chosen
     now (NO_PROXY may exempt one host, not another). A session given by the user gets only an
@@ -967,28 +729,3 @@ def _credentials_of(config: SenderConfig) -> Credentials:
     assert config.username is not None
     assert config.password is not None
     return BasicCredentials(config.username, config.password, base)
-
-
-def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:
-    error.__cause__ = cause
-    return error
-
-
-def _short(error: BaseException) -> str:
-    if isinstance(error, ApiError):
-        return f"HTTP {error.status}" + (f" {error.type}" if error.type else "")
-    return type(error).__name__
-
-
-def _message_from_request(request: MessageRequest, application_id: str | None) -> Message:
-    # Used when Bandwidth accepted the message but its answer could not be read.
-    return Message(
-        application_id=request.application_id or application_id,
-        to=request.to,
-        from_=request.from_,
-        text=request.text,
-        media=request.media,
-        tag=request.tag,
-        priority=request.priority,
-        expiration=request.expiration,
-    )
