@@ -171,7 +171,10 @@ async def list_messages(
         params["limit"] = str(page_size)
     seen_tokens: set[str] = set()
     while True:
-        data = await _get(sender, client, credentials, pacer, url, params)
+        attempts = _PageAttempts(sender, client, credentials, pacer, url, params)
+        data = await retry(sender.retry, attempts)
+        if isinstance(data, BwmsgError):
+            raise data
         items = data.get("messages") if isinstance(data, dict) else None
         if not isinstance(items, list):
             items = []
@@ -199,22 +202,6 @@ def _next_token(page: Any) -> str | None:
             if value:
                 return value
     return None
-
-
-async def _get(
-    sender: Sender,
-    client: Client,
-    credentials: Credentials,
-    pacer: _Pacer,
-    url: URL,
-    params: dict[str, str],
-) -> Any:
-    outcome = await retry(
-        sender.retry, _PageAttempts(sender, client, credentials, pacer, url, params)
-    )
-    if isinstance(outcome, BwmsgError):
-        raise outcome
-    return outcome
 
 
 class _PageAttempts(Attempts[Any]):
