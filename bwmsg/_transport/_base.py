@@ -21,6 +21,7 @@ from typing import Protocol, TypeVar
 
 from yarl import URL
 
+from .._printable import printable
 from ._proxy import Proxy, choose, parse_proxy
 
 __all__ = [
@@ -58,12 +59,18 @@ class AnswerTimeout(asyncio.TimeoutError):
     """No whole answer came back by the deadline: the request may have been read."""
 
 
+MAX_REASON = 100
+"""The most characters of a reason phrase kept in :attr:`Answer.reason` (cut with ``...``)."""
+
+
 class Answer:
     """A server's answer: status, reason, headers and body.
 
-    ``headers`` looks names up in lower case (the pool's dict has lower-cased names; an
-    aiohttp answer's headers are case-insensitive). ``body`` is None when the head arrived
-    whole and the body did not.
+    ``reason`` is the server's reason phrase made printable (``bwmsg._printable.printable``:
+    control characters as escapes) and cut to :data:`MAX_REASON` characters, whichever
+    transport read it. ``headers`` looks names up in lower case (the pool's dict has
+    lower-cased names; an aiohttp answer's headers are case-insensitive). ``body`` is None
+    when the head arrived whole and the body did not.
     """
 
     __slots__ = ("body", "headers", "reason", "status")
@@ -72,7 +79,7 @@ class Answer:
         self, status: int, reason: str, headers: Mapping[str, str], body: bytes | None
     ) -> None:
         self.status = status
-        self.reason = reason
+        self.reason = printable(reason, MAX_REASON)
         self.headers = headers
         self.body = body
 

@@ -31,8 +31,8 @@ What this client does:
   reason phrase, an unasked-for ``101`` and transfer codings other than ``chunked``; skips
   other ``1xx`` interim answers; bounds bodies by :data:`MAX_BODY` (inflated ``gzip`` and
   ``deflate`` ones too) and chunk framing by :data:`MAX_HEAD`; ends a body framed by the end
-  of the connection at the close; and cuts the reason phrase to :data:`MAX_REASON` characters
-  without control characters, so that it is safe to print;
+  of the connection at the close; the reason phrase is made printable and cut by
+  :class:`Answer` (its ``MAX_REASON``), whichever transport read it;
 - a connection reused only after an answer that allows it (not ``Connection: close``, not
   HTTP/1.0 without keep-alive, no framing by the close, no bytes beyond the answer), and
   never kept idle longer than the server's ``Keep-Alive: timeout`` less
@@ -60,6 +60,7 @@ import aiohappyeyeballs
 import httptools
 from yarl import URL
 
+from .._printable import printable
 from ._base import Answer, AnswerTimeout, ConnectError, ExchangeError
 from ._proxy import Proxy, TunnelError, open_tunnel
 
@@ -74,8 +75,6 @@ MAX_BODY = 8 * 1024 * 1024
 """The most bytes an answer's body may take (Bandwidth's are well under 1 KiB)."""
 
 
-MAX_REASON = 100
-"""The most characters of a reason phrase kept in :attr:`Answer.reason` (cut with ``...``)."""
 KEEPALIVE_MARGIN = 1.0
 """Seconds taken off a server's ``Keep-Alive: timeout=N`` (but at most half of N): a request
 written just before the server's timer fires would meet a closing connection."""
@@ -91,10 +90,6 @@ _FOLD = re.compile(rb"\r?\n[ \t]+")
 # llhttp's words for what _mended() mends.
 _MENDABLE = frozenset(("Unexpected whitespace after header value", "Duplicate Content-Length"))
 _KEEPALIVE_TIMEOUT = re.compile(r"(?:^|[\s,;])timeout\s*=\s*\"?(\d{1,9})", re.IGNORECASE)
-# What a reason phrase loses to become printable: control characters (C0, DEL, C1) and the
-# soft hyphen are dropped, a tab and a no-break space become a space.
-_UNPRINTABLE: dict[int, str | None] = dict.fromkeys((*range(0x20), *range(0x7F, 0xA0), 0xAD))
-_UNPRINTABLE.update({0x09: " ", 0xA0: " "})
 
 
 class Connection(asyncio.Protocol):
@@ -328,10 +323,7 @@ class Connection(asyncio.Protocol):
             self.reusable = False
         if "keep-alive" in headers:
             self.keepalive = _server_keepalive(headers["keep-alive"])
-        reason = self._reason.decode("latin-1")
-        if len(reason) > MAX_REASON or not reason.isprintable():
-            reason = _safe_reason(reason)
-        self._answer = Answer(status, reason, headers, None)
+        self._answer = Answer(status, self._reason.decode("latin-1"), headers, None)
         self._headers = {}  # where trailers go, after the last chunk: not kept
 
     def on_body(self, body: bytes) -> None:
@@ -427,18 +419,8 @@ def _one_length(head: bytes) -> bytes:
     return b"\n".join(lines)
 
 
-def _safe_reason(text: str) -> str:
-    """A reason phrase (Latin-1) safe to print: :meth:`str.isprintable`, at most MAX_REASON
-    characters."""
-    if not text.isprintable():
-        text = text.translate(_UNPRINTABLE)
-    if len(text) > MAX_REASON:
-        text = text[: MAX_REASON - 3] + "..."
-    return text
-
-
 def _excerpt(text: str) -> str:
-    return repr(text[:40] + "..." if len(text) > 40 else text)
+    return f"'{printable(text, 43)}'"
 
 
 def _framed_by_close(status: int, headers: dict[str, str]) -> bool:

@@ -11,8 +11,8 @@
 - :func:`open_tunnel` asks a proxy, over a socket already connected to it, for a tunnel to an
   origin (``CONNECT host:port HTTP/1.1``, with ``Proxy-Authorization`` when the proxy has
   credentials) and checks its answer: anything but a 2xx is a :class:`TunnelError` naming the
-  proxy's status (its reason text stripped of control characters and cut short). Nothing has
-  been sent to the origin then.
+  proxy's status (its reason text printable, control characters as escapes, and cut short).
+  Nothing has been sent to the origin then.
 
 How each client uses it: bwmsg's own pool (``_pool.py``) connects to the proxy instead of the
 origin; for an ``http://`` origin it writes its requests in absolute form with
@@ -32,6 +32,8 @@ from typing import Any
 
 import aiohttp
 from yarl import URL
+
+from .._printable import printable
 
 __all__ = [
     "MAX_TUNNEL_HEAD",
@@ -208,7 +210,8 @@ async def open_tunnel(
         )
     status = int(match.group(1))
     if not 200 <= status < 300:
-        raise _refused(f"the proxy at {proxy.where}", authority, status, match.group(2) or b"")
+        reason = (match.group(2) or b"").decode("latin-1")
+        raise _refused(f"the proxy at {proxy.where}", authority, status, reason)
     if extra:  # the origin has not been spoken to: nothing may come from it yet
         raise TunnelError(
             f"the proxy at {proxy.where} sent bytes after its answer to CONNECT", retryable=True
@@ -242,24 +245,16 @@ async def _read_head(
 def refusal(exc: aiohttp.ClientHttpProxyError) -> TunnelError:
     """aiohttp's error for a proxy that refused ``CONNECT``, as a :class:`TunnelError` with
     the reason sanitised (aiohttp's own message carries it as the proxy sent it)."""
-    reason = str(exc.message).encode("latin-1", errors="replace")
-    return _refused("the proxy", "", exc.status, reason)
+    return _refused("the proxy", "", exc.status, str(exc.message))
 
 
-def _refused(who: str, authority: str, status: int, reason: bytes) -> TunnelError:
-    text = _sanitised(reason)
+def _refused(who: str, authority: str, status: int, reason: str) -> TunnelError:
+    text = printable(reason.strip(), _REASON_LENGTH)
     to = f" to {authority}" if authority else ""
     return TunnelError(
         f"{who} refused the tunnel{to}: HTTP {status}" + (f" {text}" if text else ""),
         retryable=status >= 500 or status in (408, 429),
     )
-
-
-def _sanitised(reason: bytes) -> str:
-    """A server's reason phrase fit for a message: printable ASCII only, and short."""
-    text = "".join(c if " " <= c <= "~" else "?" for c in reason.decode("latin-1"))
-    text = text.strip()
-    return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 3] + "..."
 
 
 def _authority(host: str, port: int) -> str:

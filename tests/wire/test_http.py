@@ -493,7 +493,7 @@ def valid_answers(draw: st.DrawFn) -> Case:
         wire += b"\r\n"
     else:
         wire += sent
-    kept = reason.replace("\t", " ")  # a tab in a reason phrase is printed as a space
+    kept = reason.replace("\t", "\\t")  # a tab in a reason phrase is shown as its escape
     return Case(wire, (status, kept, expected, body), framing == "close", framing != "close")
 
 

@@ -27,6 +27,7 @@ from bwmsg._transport import (
     use_factory,
 )
 from bwmsg._transport._aiohttp import mapped
+from bwmsg._transport._base import MAX_REASON
 from bwmsg._transport._proxy import TunnelError
 
 REQUEST = MessageRequest(to="+19195551212", from_="+19195550000", text="hi")
@@ -126,6 +127,15 @@ async def test_a_timeout_after_the_sender_s_timeout_changed_says_the_new_one() -
 def proxy_error(status: int) -> aiohttp.ClientHttpProxyError:
     info = aiohttp.RequestInfo(URL("http://proxy:3128"), "CONNECT", {}, URL("http://proxy:3128"))  # type: ignore[arg-type]
     return aiohttp.ClientHttpProxyError(info, (), status=status, message="No\x1b[31m way")
+
+
+def test_an_answer_s_reason_is_printable_and_bounded() -> None:
+    """Whichever transport builds it, an Answer's reason shows control characters as escapes
+    and is cut to MAX_REASON characters."""
+    assert Answer(503, "No\x1b[2J\u202e way", {}, None).reason == "No\\x1b[2J\\u202e way"
+    long = Answer(500, "Oops" * 100, {}, None).reason
+    assert len(long) == MAX_REASON
+    assert long.endswith("...")
 
 
 def test_a_refused_connect_is_nothing_written() -> None:
