@@ -2,20 +2,45 @@
 client-side throttle that counts segments the way Bandwidth's account limits do.
 
 :class:`Gate` is the seam: the Sender waits on it before each attempt and tells it of each 429.
-The local gate keeps both in this process.
+The local gate keeps both in this process; the shared gate (``RateLimit(redis_url=...)``) keeps
+them in Redis (:mod:`bwmsg._redis_budget`), so that every Sender of one name, in any process on
+any machine, draws on one budget and is held back by one pause.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import attrs
 
 from ._checks import positive
 from ._models import MessageRequest
+from ._redis_budget import RedisBudget, check_name, check_url, library, redacted
 from ._segments import segments
 
-__all__ = ["Gate", "LocalGate", "RateLimit", "Throttle", "charge", "open_gate"]
+__all__ = ["Gate", "LocalGate", "RateLimit", "SharedGate", "Throttle", "charge", "open_gate"]
+
+
+def _redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        check_url(value)
+        library()  # redis-py is there, or a ValueError saying how to install it
+
+
+def _name(instance: RateLimit, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    check_name(value)
+    if instance.redis_url is None:
+        raise ValueError(
+            "RateLimit.name names a budget shared through Redis: give redis_url too "
+            "(a local RateLimit is this Sender's own)"
+        )
+
+
+def _shown_url(value: str | None) -> str:
+    return "None" if value is None else repr(redacted(value))
 
 
 @attrs.frozen
@@ -23,7 +48,19 @@ class RateLimit:
     """A client-side throttle counted in segments per second.
 
     Each request is charged its segment count (see :func:`~bwmsg.segments`; MMS counts one)
-    times its number of recipients, as Bandwidth counts its limits.
+    times its number of recipients, as Bandwidth counts its limits. A request waits for its
+    turn in arrival order; a wait that is cancelled gives its turn back.
+
+    By default the budget is the Sender's own, in its process. With ``redis_url``, every Sender
+    (in any process, on any machine) that uses the same Redis and the same ``name`` shares one
+    budget, ``per_sender`` lanes included, and one pause after a 429: each acquisition is one
+    atomic step in Redis (GCRA in a Lua script, timed by the Redis server's clock), so give
+    them all the same rate and burst. While Redis cannot be reached nothing is sent: each
+    attempt fails as not made (a :class:`~bwmsg.TransportError` naming Redis) and the retry
+    policy decides, so the request ends ``FAILED`` once it is spent. Each Sender opens one
+    Redis client on first use and closes it with the Sender; Redis calls time out after 2 s
+    (``?socket_timeout=`` and ``?socket_connect_timeout=`` in the URL change that). Needs the
+    ``redis`` extra (``pip install 'bwmsg[redis]'``).
 
     Args:
         segments_per_second: the sustained rate.
@@ -31,6 +68,15 @@ class RateLimit:
             second's worth (at least 1).
         per_sender: one lane per ``from`` number, each with this rate and burst, so that one busy
             number does not hold the others back.
+        redis_url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://...`` (TLS) or
+            ``unix:///path/to/redis.sock``: share the budget through that Redis. None: local.
+            Its password never appears in ``repr``, logs or errors.
+        name: what the shared budget is called (1 to 128 letters, digits, ``.``, ``_``, ``:``,
+            ``-``); defaults to the Sender's account id. Only with ``redis_url``.
+
+    Raises:
+        ValueError: a rate or burst that is not a positive number, a ``redis_url`` that is not
+            a Redis URL or without redis-py installed, a ``name`` that cannot name a budget.
     """
 
     segments_per_second: float = attrs.field(validator=positive)
@@ -38,6 +84,10 @@ class RateLimit:
         default=None, kw_only=True, validator=attrs.validators.optional(positive)
     )
     per_sender: bool = attrs.field(default=False, kw_only=True)
+    redis_url: str | None = attrs.field(
+        default=None, kw_only=True, validator=_redis_url, repr=_shown_url
+    )
+    name: str | None = attrs.field(default=None, kw_only=True, validator=_name)
 
     @property
     def capacity(self) -> float:
@@ -122,27 +172,90 @@ class Gate:
         """Let go of what the gate holds (connections); the Sender calls it as it closes."""
 
 
+class _Pause:
+    """The end of the Sender-wide pause, on this loop's clock, as this process knows it."""
+
+    __slots__ = ("until",)
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """Lengthen the pause to ``seconds`` from now, never shorten it."""
+        self.until = max(self.until, asyncio.get_running_loop().time() + seconds)
+
+    async def passed(self) -> None:
+        """Return once the pause is over."""
+        loop = asyncio.get_running_loop()
+        # A timed wait, not a wait for an event: the pause may be lengthened meanwhile.
+        while self.until > loop.time():  # noqa: ASYNC110
+            await asyncio.sleep(self.until - loop.time())
+
+
 class LocalGate(Gate):
     """The pause and the budget of one process."""
 
     def __init__(self, limit: RateLimit | None) -> None:
         self._throttle = Throttle(limit) if limit is not None else None
-        self._paused_until = 0.0
+        self._pause = _Pause()
 
     async def wait(self, request: MessageRequest) -> None:
-        loop = asyncio.get_running_loop()
-        # A timed wait, not a wait for an event: the pause may be lengthened meanwhile.
-        while self._paused_until > loop.time():  # noqa: ASYNC110
-            await asyncio.sleep(self._paused_until - loop.time())
+        await self._pause.passed()
         if self._throttle is not None:
             await self._throttle.acquire(request)
 
     def pause(self, seconds: float) -> None:
-        until = asyncio.get_running_loop().time() + seconds
-        self._paused_until = max(self._paused_until, until)
+        self._pause.hold(seconds)
+
+
+class SharedGate(Gate):
+    """The pause and the budget shared through Redis by every Sender of one name.
+
+    Each wait is one Redis round trip (a pause another Sender saw is learnt from it, and the
+    other waits of this process then sit it out without asking Redis again); a 429 here holds
+    this process back at once and is written to Redis for the others as soon as it can be. A
+    wait cancelled while it sleeps gives its booking back (as the local bucket does); one
+    cancelled during the round trip does not, since it cannot know whether the booking was
+    made: the error is on the side of sending less.
+    """
+
+    def __init__(self, limit: RateLimit, name: str) -> None:
+        assert limit.redis_url is not None
+        self.limit = limit
+        self.budget = RedisBudget(limit.redis_url, name, limit.segments_per_second, limit.capacity)
+        self._pause = _Pause()
+
+    def __repr__(self) -> str:
+        return f"SharedGate({self.budget!r})"
+
+    async def wait(self, request: MessageRequest) -> None:
+        lane = request.from_ if self.limit.per_sender else None
+        cost = charge(request)
+        while True:
+            await self._pause.passed()
+            booked, seconds = await self.budget.acquire(lane, cost)
+            if booked:
+                break
+            self._pause.hold(seconds)  # another Sender's 429: known here now
+        if seconds > 0:
+            try:
+                await asyncio.sleep(seconds)
+            except asyncio.CancelledError:
+                self.budget.refund(lane, cost)
+                raise
+
+    def pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._pause.hold(seconds)
+            self.budget.pause(seconds)
+
+    async def aclose(self) -> None:
+        await self.budget.aclose()
 
 
 def open_gate(limit: RateLimit | None, account_id: str) -> Gate:
-    """The gate for a Sender of ``account_id`` with the rate limit ``limit`` (or none)."""
-    del account_id  # names a shared budget; the local gate needs no name
+    """The gate for a Sender of ``account_id`` with the rate limit ``limit`` (or none): shared
+    through Redis under ``limit.name`` (default: the account id) when it has a ``redis_url``."""
+    if limit is not None and limit.redis_url is not None:
+        return SharedGate(limit, limit.name or account_id)
     return LocalGate(limit)

@@ -1,13 +1,15 @@
-"""RateLimit accounting: what a request costs, bursts, debts and lanes (no timing)."""
+"""RateLimit accounting: what a request costs, bursts, debts and lanes (no timing); what\nRateLimit(redis_url=, name=) checks when it is made, and which gate a Sender gets."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import sys
 
 import pytest
 
 from bwmsg import MessageRequest, RateLimit
-from bwmsg._throttle import Throttle, _Bucket, charge
+from bwmsg._throttle import LocalGate, SharedGate, Throttle, _Bucket, charge, open_gate
 
 
 def req(
@@ -120,3 +122,105 @@ async def test_per_sender_lanes_are_separate() -> None:
     # Sharing the busy lane would mean a one-second wait here, and a TimeoutError.
     await asyncio.wait_for(throttle.acquire(quiet), timeout=0.5)
     assert set(throttle._buckets) == {"+19195550001", "+19195550002"}
+
+
+# -- RateLimit(redis_url=..., name=...): what is checked when it is made ---------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "127.0.0.1:6379",  # no scheme
+        "http://127.0.0.1:6379/0",
+        "redis://",  # no host
+        "redis://127.0.0.1:port/0",
+        "redis://127.0.0.1:99999/0",
+        "redis://127.0.0.1:6379/zero",
+        "unix://",
+        "",
+    ],
+)
+def test_a_redis_url_that_is_not_one_is_refused_showing_the_form(url: str) -> None:
+    """A redis_url that is not redis://, rediss:// or unix:// is a ValueError naming it and
+    showing the form."""
+    with pytest.raises(ValueError, match=r"RateLimit\.redis_url must be redis://") as info:
+        RateLimit(10, redis_url=url)
+    assert "unix://" in str(info.value)
+
+
+def test_a_redis_url_that_is_not_a_string_is_refused() -> None:
+    """A redis_url of another type is a ValueError naming it."""
+    with pytest.raises(ValueError, match=r"RateLimit\.redis_url must be a string"):
+        RateLimit(10, redis_url=b"redis://h")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://localhost",
+        "rediss://user:pw@redis.example:6380/2",
+        "redis://[::1]:6379",
+        "unix:///run/redis/redis.sock?db=1",
+    ],
+)
+def test_redis_urls_are_taken(url: str) -> None:
+    """redis://, rediss:// and unix:// URLs, with or without credentials, are taken."""
+    assert RateLimit(10, redis_url=url).redis_url == url
+
+
+def test_a_refused_url_never_shows_its_password() -> None:
+    """The error for a bad URL shows it with the password hidden."""
+    with pytest.raises(ValueError, match="RateLimit.redis_url") as info:
+        RateLimit(10, redis_url="redis://user:hunter2@127.0.0.1:port/0")
+    assert "hunter2" not in str(info.value)
+    assert "user:***@" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x" * 129, "a{b}", "é", 7])
+def test_a_name_that_cannot_name_a_budget_is_refused(name: object) -> None:
+    """A name that is empty, too long or has characters other than letters, digits, . _ : -
+    is a ValueError naming it."""
+    with pytest.raises(ValueError, match=r"RateLimit\.name must be"):
+        RateLimit(10, redis_url="redis://127.0.0.1", name=name)  # type: ignore[arg-type]
+
+
+def test_a_name_without_a_redis_url_is_refused() -> None:
+    """A name only means something for a budget shared through Redis."""
+    with pytest.raises(ValueError, match=r"RateLimit\.name .*redis_url"):
+        RateLimit(10, name="campaign-7")
+
+
+def test_the_repr_never_shows_the_password() -> None:
+    """repr hides a password given in the user part or in the query, and keeps the rest."""
+    limit = RateLimit(300, redis_url="redis://app:s3cr3t-pw@10.0.0.5:6379/0", name="acct")
+    assert "s3cr3t-pw" not in repr(limit)
+    assert "redis://app:***@10.0.0.5:6379/0" in repr(limit)
+    by_query = RateLimit(3, redis_url="unix:///run/redis.sock?db=2&password=s3cr3t-pw")
+    assert "s3cr3t-pw" not in repr(by_query)
+    assert "db=2" in repr(by_query)
+    assert "redis_url=None" in repr(RateLimit(3))
+
+
+def test_without_redis_py_a_redis_url_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A redis_url without redis-py installed is a ValueError naming the extra."""
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(ValueError, match=re.escape("pip install 'bwmsg[redis]'")):
+        RateLimit(10, redis_url="redis://127.0.0.1:6379/0")
+    assert RateLimit(10).redis_url is None  # the local limit needs nothing
+
+
+def test_a_local_limit_opens_a_local_gate_and_a_redis_one_a_shared_gate() -> None:
+    """open_gate shares through Redis only with a redis_url, under the name or the account id."""
+    assert isinstance(open_gate(RateLimit(10), "acct"), LocalGate)
+    assert isinstance(open_gate(None, "acct"), LocalGate)
+    shared = open_gate(RateLimit(10, redis_url="redis://127.0.0.1"), "acct-1")
+    assert isinstance(shared, SharedGate)
+    assert shared.budget.key(None) == "bwmsg:{acct-1}:rate"
+    named = open_gate(RateLimit(10, redis_url="redis://127.0.0.1", name="fleet"), "acct-1")
+    assert isinstance(named, SharedGate)
+    assert named.budget.pause_key == "bwmsg:{fleet}:pause"
+    assert named.budget.key("+19195550000") == "bwmsg:{fleet}:rate:+19195550000"
