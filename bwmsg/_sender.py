@@ -24,7 +24,7 @@ from collections.abc import (
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import _convert, _transport
+from . import _convert, _media, _transport
 from ._auth import BasicCredentials, ClientCredentials, Credentials
 from ._config import (
     DEFAULT_BASE_URL,
@@ -640,6 +640,61 @@ class Sender:
         return _list_messages(
             self, filters, page_size, web=self._open, credentials=self._credentials
         )
+
+    # -- media -----------------------------------------------------------------------------------
+
+    async def upload_media(
+        self, media_id: str, data: bytes | bytearray | memoryview, content_type: str
+    ) -> str:
+        """Upload a file to Bandwidth's media store (``PUT /users/{accountId}/media/{mediaId}``)
+        and return its URL, to put in ``MessageRequest(media=[url])``.
+
+        A file uploaded again under the same ``media_id`` replaces the earlier one; Bandwidth
+        keeps media 48 hours. Failures are retried as :attr:`retry` allows, timeouts and
+        dropped connections too (a PUT done twice leaves the same file); a 401 with an OAuth2
+        token renews the token once.
+
+        Args:
+            media_id: the file's name: segments of letters, digits, ``.``, ``_``, ``-`` and
+                ``~`` separated by single ``/`` (``campaign-7/photo.jpg``), no ``.`` or
+                ``..`` segment, no leading or trailing ``/``, at most 512 characters.
+            data: the file's bytes, at most 3,500,000 (Bandwidth's MMS limit).
+            content_type: its media type, such as ``image/jpeg``.
+
+        Returns:
+            ``{base_url}/users/{accountId}/media/{mediaId}``.
+
+        Raises:
+            ValueError: a ``media_id``, ``content_type`` or ``data`` that breaks these rules
+                (nothing was sent).
+            TypeError: ``data`` is not bytes, bytearray or memoryview.
+            ApiError: a subclass for the final error status (the file was not stored).
+            TransportError: the request never reached the server.
+            AmbiguousSendError: every attempt failed, the last after the request was sent:
+                the file may have been stored.
+        """
+        return await _media.upload_media(
+            self, media_id, data, content_type, web=self._open, credentials=self._credentials
+        )
+
+    async def delete_media(self, media_id: str) -> None:
+        """Delete a file from Bandwidth's media store (``DELETE
+        /users/{accountId}/media/{mediaId}``).
+
+        Retried as :meth:`upload_media` is. A 404 after an earlier attempt that got no answer
+        counts as done (that attempt deleted it).
+
+        Args:
+            media_id: the name it was uploaded under (the rules of :meth:`upload_media`).
+
+        Raises:
+            ValueError: ``media_id`` breaks the rules (nothing was sent).
+            NotFoundError: there is no such file.
+            ApiError: a subclass for any other final error status.
+            TransportError: the request never reached the server.
+            AmbiguousSendError: every attempt failed, the last after the request was sent.
+        """
+        await _media.delete_media(self, media_id, web=self._open, credentials=self._credentials)
 
 
 class _Tries(Attempts["Message | None"]):

@@ -4,7 +4,9 @@
 like the service, throttles by segments, injects :class:`Faults`, records every accepted
 message (:class:`AcceptedMessage`) and posts delivery :class:`Callbacks`. It also serves an
 OAuth2 token endpoint (client credentials; every request logged as a :class:`TokenRequest`)
-whose bearer tokens the messages endpoints accept::
+whose bearer tokens the messages endpoints accept, the media endpoints (every upload
+recorded in :attr:`Simulator.uploads`), and :meth:`Simulator.inbound` to play a message sent
+to one of the account's numbers (a ``message-received`` callback)::
 
     from bwmsg import MessageRequest, Sender
     from bwmsg.simulator import Faults, Simulator

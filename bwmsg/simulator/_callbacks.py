@@ -1,4 +1,5 @@
-"""Delivery callbacks: the status events the simulator posts to an application's URL."""
+"""Callbacks: the status events of accepted messages, and inbound messages' events, that the
+simulator posts to an application's URL, each post retried until taken or given up."""
 
 from __future__ import annotations
 
@@ -157,17 +158,22 @@ def _events(
     return posts
 
 
-class CallbackPoster:
-    """Posts the callbacks of accepted messages from a few worker tasks it owns.
+Posts = Callable[[Callbacks], "list[list[dict[str, Any]]]"]
+"""What one job posts, given the settings: one-event arrays, in order."""
 
-    Internal to the simulator: :meth:`start` and :meth:`stop` bracket its life; stopping
-    cancels and awaits every task, so none is left pending.
+
+class CallbackPoster:
+    """Posts callbacks from a few worker tasks it owns: an accepted message's status events
+    (:meth:`submit`) and ready-made posts such as an inbound message's (:meth:`post`).
+
+    Internal to the simulator: :meth:`stop` ends its life; stopping cancels and awaits every
+    task, so none is left pending.
     """
 
     def __init__(self, rng: random.Random, get_settings: Callable[[], Callbacks | None]) -> None:
         self._rng = rng
         self._settings = get_settings
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Posts, asyncio.Future[bool] | None]] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self.delivered: list[list[dict[str, Any]]] = []
@@ -180,12 +186,32 @@ class CallbackPoster:
         settings = self._settings()
         if settings is None:
             return
+        self._start(settings)
+        self._queue.put_nowait(
+            (lambda current: _events(message, current, self._rng, self.decided), None)
+        )
+
+    def post(self, events: list[dict[str, Any]]) -> asyncio.Future[bool]:
+        """Queue one post of ``events`` (retried as status callbacks are); the future is True
+        once the receiver took it, False when it was given up (or callbacks were turned off).
+
+        Raises:
+            RuntimeError: no :class:`Callbacks` are set.
+        """
+        settings = self._settings()
+        if settings is None:
+            raise RuntimeError("no Callbacks are set: there is no URL to post to")
+        self._start(settings)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((lambda _: [events], done))
+        return done
+
+    def _start(self, settings: Callbacks) -> None:
         if len(self._workers) < settings.workers:
             self._workers.extend(
                 asyncio.ensure_future(self._work())
                 for _ in range(settings.workers - len(self._workers))
             )
-        self._queue.put_nowait(message)
 
     async def join(self) -> None:
         """Wait until every queued message's callbacks were posted or given up."""
@@ -204,16 +230,21 @@ class CallbackPoster:
 
     async def _work(self) -> None:
         while True:
-            message = await self._queue.get()
+            posts, done = await self._queue.get()
+            taken = False
             try:
                 settings = self._settings()
                 if settings is not None:
-                    for post in _events(message, settings, self._rng, self.decided):
-                        await self._post(post, settings)
+                    taken = True
+                    for post in posts(settings):
+                        taken = await self._post(post, settings) and taken
             finally:
                 self._queue.task_done()
+                if done is not None and not done.done():
+                    done.set_result(taken)
 
-    async def _post(self, events: list[dict[str, Any]], settings: Callbacks) -> None:
+    async def _post(self, events: list[dict[str, Any]], settings: Callbacks) -> bool:
+        """Post ``events`` until the receiver takes them (True) or they are given up."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
         headers = {"Content-Type": "application/json"}
@@ -228,11 +259,11 @@ class CallbackPoster:
             attempt += 1
             if await self._attempt(data, headers, settings):
                 self.delivered.append(events)
-                return
+                return True
             out_of_attempts = settings.max_attempts is not None and attempt >= settings.max_attempts
             if out_of_attempts or loop.time() + delay > give_up:
                 self.abandoned.append(events)
-                return
+                return False
             await asyncio.sleep(delay)
             delay = min(max(delay * 2, 0.001), settings.max_retry_delay)
 

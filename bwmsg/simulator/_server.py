@@ -6,7 +6,8 @@ It also plays the OAuth2 token endpoint (client credentials grant), so that a Se
 Why this module is over 500 lines: it is the one class whose settings can change while it
 runs (faults, rate, callbacks, tokens), with its lifecycle and the three endpoints' handlers,
 kept thin; their rules live beside it (``_validate``, ``_list``, ``_records``, ``_wire``,
-``_callbacks``). The token endpoint's state is in ``_tokens``.
+``_callbacks``). The token endpoint's state is in ``_tokens``, the media endpoints are
+``_media``, inbound messages' events ``_inbound``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
 
@@ -30,7 +31,9 @@ from .._lifecycle import Lifecycle, warn_if_open
 from .._serve import serve
 from ._callbacks import CallbackPoster, Callbacks
 from ._faults import Faults
+from ._inbound import inbound_event
 from ._list import list_filter, list_items
+from ._media import MAX_MEDIA_BYTES, MediaStore, MediaUpload
 from ._records import AcceptedMessage, AccountQueue, TokenRequest
 from ._segments import segment_count
 from ._tokens import Tokens, check_token_failures
@@ -136,6 +139,13 @@ class Simulator:
     ``toDateTime``, pages of ``limit`` items (100 by default) and ``pageToken`` from the
     previous page's ``pageInfo.nextPageToken``. A message's status is ``DELIVERED`` or
     ``FAILED`` (with its ``errorCode``) once its callbacks decided it, else ``SENT``.
+
+    ``PUT``, ``GET`` and ``DELETE /api/v2/users/{accountId}/media/{mediaId}`` (and under
+    ``/v2``) keep media files in memory, with the same credentials as the messages
+    endpoints: PUT (the file's ``Content-Type``, at most 3.5 MB) answers 204, GET the same
+    bytes with that content type, DELETE 204; an absent file is 404. Every upload is in
+    :attr:`uploads`, what is stored now in :attr:`media`. :meth:`inbound` posts a
+    ``message-received`` callback, as if someone had texted one of the account's numbers.
     """
 
     def __init__(
@@ -176,6 +186,7 @@ class Simulator:
         self.client_secret = client_secret
         """The OAuth2 client secret the token endpoint accepts."""
         self._tokens = Tokens(token_lifetime, token_failures)
+        self._media = MediaStore()
         self.token_requests: list[TokenRequest] = []
         """Every request to the token endpoint, in order, with how it was answered."""
         self.seed = seed
@@ -323,12 +334,14 @@ class Simulator:
 
     def make_app(self) -> web.Application:
         """The aiohttp application (for embedding it elsewhere; ``async with`` does it all)."""
-        app = web.Application(client_max_size=1024 * 1024)
+        # A media upload may be 3.5 MB; a little more is read so that it is refused in words.
+        app = web.Application(client_max_size=MAX_MEDIA_BYTES + 1024 * 1024)
         app.router.add_post("/api/v2/users/{account_id}/messages", self._handle)
         app.router.add_post("/v2/users/{account_id}/messages", self._handle)
         app.router.add_post("/api/v1/oauth2/token", self._handle_token)
         app.router.add_get("/api/v2/users/{account_id}/messages", self._handle_list)
         app.router.add_get("/v2/users/{account_id}/messages", self._handle_list)
+        self._media.add_routes(app, self._unauthorized)
         return app
 
     async def start(self) -> None:
@@ -408,17 +421,77 @@ class Simulator:
         error code for failed."""
         return self._poster.decided if self._poster is not None else {}
 
+    @property
+    def uploads(self) -> tuple[MediaUpload, ...]:
+        """Every media upload accepted (PUT answered 204), in order: a file uploaded twice
+        is here twice. Each :class:`MediaUpload` has its account, media id, content type and
+        bytes."""
+        return tuple(self._media.uploads)
+
+    @property
+    def media(self) -> Mapping[tuple[str, str], MediaUpload]:
+        """The media files stored now, by ``(account_id, media_id)`` (a read-only view)."""
+        return self._media.files
+
+    async def inbound(
+        self,
+        *,
+        from_: str,
+        to: str,
+        text: str | None = None,
+        media: Sequence[str] = (),
+        application_id: str = "simulator-app",
+        carrier_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Play a message someone sent to one of the account's numbers: post a
+        ``message-received`` callback (Bandwidth's inbound shape, as a one-event array) to
+        the :attr:`callbacks` URL, with the same Basic auth and retries as delivery callbacks.
+
+        Waits until the receiver took it (answered 2xx) or it was given up; which one is in
+        :attr:`delivered_callbacks` / :attr:`abandoned_callbacks`. For instance, to drive a
+        STOP flow: ``await sim.inbound(from_="+19195551212", to="+19195550000", text="STOP")``.
+
+        Args:
+            from_: who sent it (the number a STOP opts out).
+            to: the account's number that received it.
+            text: the text (an inbound message has text, media, or both).
+            media: media URLs.
+            application_id: the messaging application of the number ``to``.
+            carrier_name: the sender's carrier, sent as ``carrierName`` when given.
+
+        Returns:
+            The event posted (inside its array), as JSON.
+
+        Raises:
+            RuntimeError: the simulator is not running or has no :attr:`callbacks`.
+            ValueError: an argument that cannot make an inbound message.
+        """
+        event = inbound_event(
+            from_=from_,
+            to=to,
+            text=text,
+            media=media,
+            application_id=application_id,
+            carrier_name=carrier_name,
+        )
+        if self._poster is None or self._state is not Lifecycle.OPEN:
+            raise RuntimeError("the simulator is not running: use it as `async with Simulator()`")
+        await self._poster.post([event])
+        return event
+
     async def callbacks_done(self) -> None:
         """Wait until every callback queued so far was posted (or given up)."""
         if self._poster is not None:
             await self._poster.join()
 
     def reset(self) -> None:
-        """Forget the accepted messages, the counts, the token requests and the callback log.
+        """Forget the accepted messages, the counts, the token requests, the callback log and
+        the media files with their uploads.
 
         Issued tokens stay valid (see :meth:`revoke_tokens`).
         """
         self.accepted.clear()
+        self._media.clear()
         self.counts.clear()
         self.token_requests.clear()
         if self._poster is not None:
