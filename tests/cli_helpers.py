@@ -7,10 +7,11 @@ import contextlib
 import csv
 import json
 import os
+import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -181,6 +182,30 @@ async def bwmsg_run(
     command = await Command.start(env, *args, preexec_fn=preexec_fn)
     code = await command.finish(timeout)
     return code, command.output
+
+
+@contextlib.asynccontextmanager
+async def simulator_command(*args: str) -> AsyncIterator[asyncio.StreamReader]:
+    """Run ``bwmsg simulator --port 0 ARGS`` (through ``bwmsg.cli.main``) for the block; its
+    stdout to read. After the block: Ctrl-C, and the exit status must be 0."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from bwmsg.cli import main; main()",
+        "simulator",
+        "--port",
+        "0",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, stderr.decode()
 
 
 async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:

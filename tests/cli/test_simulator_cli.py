@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import signal
-import sys
 
 import aiohttp
 import attrs
@@ -14,6 +12,7 @@ from click.testing import CliRunner
 
 from bwmsg.cli import main
 from bwmsg.simulator import Faults
+from tests.cli_helpers import simulator_command
 
 
 def test_bad_faults_option_is_a_usage_error() -> None:
@@ -32,30 +31,12 @@ def test_group_lists_simulator() -> None:
 
 async def test_runs_prints_url_and_credentials_and_stops_on_ctrl_c() -> None:
     """It prints the base URL and credentials, serves requests, and exits cleanly on SIGINT."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "from bwmsg.cli import main; main()",
-        "simulator",
-        "--port",
-        "0",
-        "--username",
-        "alice",
-        "--password",
-        "s3cret",
-        "--faults",
-        "latency=0.001",
-        "--seed",
-        "1",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+    options = ("--username", "alice", "--password", "s3cret", "--faults", "latency=0.001")
+    async with simulator_command(*options, "--seed", "1") as stdout:
+        first = (await asyncio.wait_for(stdout.readline(), 20)).decode()
         match = re.search(r"(http://127\.0\.0\.1:\d+/api/v2)", first)
         assert match, first
-        rest = b"".join([await proc.stdout.readline() for _ in range(2)]).decode()
+        rest = b"".join([await stdout.readline() for _ in range(2)]).decode()
         assert "username=alice password=s3cret" in rest
         body = {"to": ["+19195551212"], "from": "+19195550000", "text": "hi", "applicationId": "a"}
         async with (
@@ -70,10 +51,6 @@ async def test_runs_prints_url_and_credentials_and_stops_on_ctrl_c() -> None:
             ) as response,
         ):
             assert response.status == 202
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, stderr = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 0, stderr.decode()
 
 
 def test_simulator_help_lists_every_fault() -> None:

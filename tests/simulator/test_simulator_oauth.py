@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import signal
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,9 +12,11 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 
-from bwmsg import AuthenticationError, MessageRequest, Outcome, Sender
+from bwmsg import AuthenticationError, Outcome, Sender
 from bwmsg.cli import main
 from bwmsg.simulator import Faults, Simulator
+from tests.cli_helpers import simulator_command
+from tests.senders import request
 
 FORM = {"grant_type": "client_credentials"}
 BODY = {"to": ["+19195551212"], "from": "+19195550000", "text": "hi", "applicationId": "app"}
@@ -70,10 +70,6 @@ def oauth_sender(sim: Simulator, **kwargs: Any) -> Sender:
     }
     options.update(kwargs)
     return Sender("9900000", **options)
-
-
-def request(i: int) -> MessageRequest:
-    return MessageRequest(to=f"+1919{i:07d}", from_="+19195550000", text=f"m{i}")
 
 
 # -- the token endpoint, raw --------------------------------------------------------------------
@@ -351,25 +347,9 @@ async def test_wrong_client_credentials_fail_fast() -> None:
 
 async def test_cli_prints_token_url_and_client_credentials() -> None:
     """`bwmsg simulator` prints the token URL and client credentials, and issues tokens."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "from bwmsg.cli import main; main()",
-        "simulator",
-        "--port",
-        "0",
-        "--client-id",
-        "cid",
-        "--client-secret",
-        "csecret",
-        "--token-lifetime",
-        "90",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [(await asyncio.wait_for(proc.stdout.readline(), 20)).decode() for _ in range(5)]
+    options = ("--client-id", "cid", "--client-secret", "csecret", "--token-lifetime", "90")
+    async with simulator_command(*options) as stdout:
+        lines = [(await asyncio.wait_for(stdout.readline(), 20)).decode() for _ in range(5)]
         text = "".join(lines)
         match = re.search(r"token URL: +(http://127\.0\.0\.1:\d+/api/v1/oauth2/token)", text)
         assert match, text
@@ -380,10 +360,6 @@ async def test_cli_prints_token_url_and_client_credentials() -> None:
         ):
             assert response.status == 200
             assert (await response.json())["expires_in"] == 90
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, stderr = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 0, stderr.decode()
 
 
 def test_cli_refuses_a_bad_token_lifetime() -> None:

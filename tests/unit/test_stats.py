@@ -7,13 +7,10 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from bwmsg import MessageRequest, RetryPolicy, Sender, SenderStats
+from bwmsg import RetryPolicy, Sender, SenderStats
 from bwmsg._stats import Stats
+from tests.senders import request
 from tests.servers import Drop, Reply, Scripted
-
-
-def request(i: int) -> MessageRequest:
-    return MessageRequest(to=f"+1919{i:07d}", from_="+19195550000", text="hi")
 
 
 async def test_counters_follow_outcomes(server: Scripted) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from bwmsg import AuthenticationError, MessageRequest, RetryPolicy, Sender
+from bwmsg import AuthenticationError, RetryPolicy, Sender
 from bwmsg.simulator import Simulator
+from tests.senders import request, sender_for
 from tests.servers import Reply, Scripted
 
 CLIENT_ID, CLIENT_SECRET = "client-1", "very-secret-value"
@@ -28,18 +29,9 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 def oauth_sender(sim: Simulator, secret: str = CLIENT_SECRET, **kwargs: Any) -> Sender:
-    options: dict[str, Any] = {
-        "application_id": "app",
-        "base_url": sim.base_url,
-        "token_url": sim.token_url,
-        "retry": RetryPolicy(base_delay=0),
-    }
-    options.update(kwargs)
-    return Sender("acct", client_id=CLIENT_ID, client_secret=secret, **options)
-
-
-def request(i: int) -> MessageRequest:
-    return MessageRequest(to=f"+1919{i:07d}", from_="+19195550000", text=f"m{i}")
+    """A :func:`tests.senders.sender_for` ``sim`` with OAuth2 client CLIENT_ID."""
+    options = {"client_id": CLIENT_ID, "client_secret": secret, "token_url": sim.token_url}
+    return sender_for(sim.base_url, **{**options, **kwargs})
 
 
 async def test_token_request_and_bearer_header(sim: Simulator) -> None:
