@@ -12,6 +12,9 @@
         )
     print(summary.sent, summary.failed, summary.unknown)
 
+Several workers share a campaign on PostgreSQL: ``--journal postgresql://user@host/db``
+(see ``docs/fleet.md``), :func:`run_worker` joins from another process or machine.
+
 From a shell: ``bwmsg campaign run recipients.csv --from +19195550000 --text "Hi {name}"
 --journal run.db``; ``bwmsg campaign status run.db``; ``bwmsg campaign export run.db``.
 
@@ -21,28 +24,39 @@ run ... --receipts HOST:PORT`` or ``bwmsg campaign receipts run.db --listen HOST
 """
 
 from ._dryrun import DryRunReport, dry_run
+from ._feeds import default_tag
 from ._input import InputError, RenderError, Template, read_rows
 from ._journal import (
-    Journal,
+    CampaignJournal,
+    ClaimRules,
     JournalMismatch,
+    LeaseLost,
     ReceiptResult,
     RowState,
     RowUpdate,
+    UnknownCampaign,
 )
 from ._lock import JournalBusy
+from ._open import open_journal
 from ._preflight import PreflightError
 from ._preflight import check as preflight
 from ._reconcile import ReconcileSummary, reconcile
-from ._runner import CampaignProgress, CampaignSummary, default_tag, run_campaign
+from ._runner import CampaignProgress, CampaignSummary, run_campaign, run_worker
+from ._sqlite import Journal
+from ._urls import JournalUrlError
 
 __all__ = [
+    "CampaignJournal",
     "CampaignProgress",
     "CampaignSummary",
+    "ClaimRules",
     "DryRunReport",
     "InputError",
     "Journal",
     "JournalBusy",
     "JournalMismatch",
+    "JournalUrlError",
+    "LeaseLost",
     "PreflightError",
     "ReceiptResult",
     "ReconcileSummary",
@@ -50,10 +64,13 @@ __all__ = [
     "RowState",
     "RowUpdate",
     "Template",
+    "UnknownCampaign",
     "default_tag",
     "dry_run",
+    "open_journal",
     "preflight",
     "read_rows",
     "reconcile",
     "run_campaign",
+    "run_worker",
 ]

@@ -10,8 +10,8 @@ import attrs
 
 from .._models import MessageRequest
 from .._segments import SegmentInfo, non_gsm_characters, segments
+from ._feeds import default_tag
 from ._input import RenderError, Template, fingerprint, read_rows, recipient_key
-from ._runner import default_tag
 
 __all__ = ["DryRunReport", "dry_run"]
 

@@ -1,118 +1,43 @@
-"""The campaign journal: one SQLite row per input row, written before and after each send.
+"""The campaign journal's interface: what every engine stores and what the runner, the receipts
+listener, reconcile and the read commands ask of it.
 
-The database runs in WAL mode with ``synchronous=NORMAL``: a commit survives the process
-being killed at any point (the operating system still has it), though not a power failure or
-the loss of the disk. Rows are marked ``sending`` in a committed batch before any of them can be
-handed to the dispatcher, so a row that might have left the process is never taken for
-``pending``. A batch of rows that were ``pending`` is marked by one *claim* (a range of rows,
-the run, the time) rather than a write to each row: a ``pending`` row inside a claim is
-``sending`` (:meth:`Journal.counts` and :meth:`Journal.rows` report it so), and its outcome
-is its first write. A claim outlives its run only when the run died; the next run (or
-reconcile) turns the rows it still holds into ``unknown``. That saves a third of the
-journal's writes per row (``benchmarks/bench_campaign_instructions.py``); rows taken from
-another state (``unknown`` with ``--resend-unknown``, ``failed`` being retried) are written
-``sending`` one by one, as they are few.
+Two engines implement :class:`CampaignJournal`: SQLite (:mod:`._sqlite_async`, one process:
+the runner reads the input file and the journal keeps each row's state) and PostgreSQL
+(:mod:`._postgres`, several workers: each row's rendered message is stored at load and workers
+*claim* batches of rows under a lease). The interface is async so that the PostgreSQL driver
+(asyncpg) needs no thread; the SQLite engine runs its short statements inline.
 
-One process at a time decides what to send from a journal: :class:`Journal` opened with
-``exclusive=True`` (``campaign run``, ``reconcile``) holds its lock (:mod:`._lock`) for as long
-as it is open and writes who it is (pid, host, since when, its command) into the ``holder``
-table. Readers (``status``, ``export``, a receipts listener) open the journal without the lock
-and work beside a run.
-
-Delivery receipts are a second dimension beside the send outcome (``state``): ``receipt`` is
-NULL (none yet), ``delivered`` or ``failed`` (with ``receipt_code`` and
-``receipt_description``). The first final receipt of a row wins: a later or duplicate one never
-changes it, and ``message-sending`` never touches it. Journals made before these columns
-existed gain them when opened.
+Every state change is one transaction. The states, the row updates and the rules for writing
+them (a receipt that proved a row sent wins over an ``unknown`` outcome; a row put back to
+``failed`` or ``unknown`` keeps its error) are the same for both engines.
 """
 
 from __future__ import annotations
 
+import abc
 import enum
-import os
-import socket
-import sqlite3
-import time
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from .._errors import BwmsgError
-from .._privacy import command_line
-from ..callbacks import CallbackEvent, StatusCallback, StatusType, describe_error
-from ._lock import lock
+from ..callbacks import CallbackEvent
 
 __all__ = [
-    "Journal",
+    "SAFE_TO_RESEND",
+    "CampaignJournal",
+    "ClaimRules",
+    "Claimed",
     "JournalMismatch",
+    "LeaseLost",
+    "LoadedRow",
+    "Mark",
     "ReceiptResult",
     "RowState",
     "RowUpdate",
+    "UnknownCampaign",
 ]
-
-SCHEMA_VERSION = "1"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rows (
-    row INTEGER PRIMARY KEY,
-    recipients TEXT NOT NULL DEFAULT '',
-    sender TEXT,
-    state TEXT NOT NULL,
-    retryable INTEGER NOT NULL DEFAULT 0,
-    message_id TEXT,
-    error TEXT,
-    status INTEGER,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    segments INTEGER,
-    encoding TEXT,
-    updated REAL
-);
-CREATE TABLE IF NOT EXISTS holder (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    pid INTEGER NOT NULL,
-    host TEXT NOT NULL,
-    since REAL NOT NULL,
-    command TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    started REAL NOT NULL,
-    ended REAL,
-    result TEXT
-);
-CREATE TABLE IF NOT EXISTS claims (
-    id INTEGER PRIMARY KEY,
-    run INTEGER NOT NULL,
-    first INTEGER NOT NULL,
-    last INTEGER NOT NULL,
-    at REAL NOT NULL
-);
-"""
-
-# A `pending` row inside a claim was taken by a run and has no outcome yet: it is `sending`.
-_CLAIMED = "EXISTS (SELECT 1 FROM claims c WHERE rows.row BETWEEN c.first AND c.last)"
-_CLAIM_TIME = "(SELECT MIN(c.at) FROM claims c WHERE rows.row BETWEEN c.first AND c.last)"
-_STATE = f"CASE WHEN state = 'pending' AND {_CLAIMED} THEN 'sending' ELSE state END"
-
-
-# Columns added after the first release, with their types: added to older journals on open.
-_ADDED_COLUMNS = (
-    ("receipt", "TEXT"),
-    ("receipt_code", "INTEGER"),
-    ("receipt_description", "TEXT"),
-    ("receipt_time", "REAL"),
-    ("sending_at", "REAL"),
-)
-
-# Rows whose recipients an earlier row of the journal has (r), with that first row (f.first).
-_DUPLICATES = (
-    "WITH firsts AS (SELECT recipients, MIN(row) AS first FROM rows WHERE recipients != '' "
-    "GROUP BY recipients HAVING COUNT(*) > 1) SELECT {select} FROM rows r JOIN firsts f "
-    "ON r.recipients = f.recipients WHERE r.row != f.first {tail}"
-)
 
 SAFE_TO_RESEND = "not found by reconcile: safe to resend"
 
@@ -163,6 +88,15 @@ class JournalMismatch(BwmsgError, ValueError):
     """The journal belongs to another input file or template."""
 
 
+class UnknownCampaign(BwmsgError, ValueError):
+    """No campaign of that id (or none at all, or several and no id given) in the journal."""
+
+
+class LeaseLost(BwmsgError):
+    """A worker's lease on its claimed rows ran out (another worker may have settled them):
+    it must send nothing more."""
+
+
 @attrs.frozen
 class RowUpdate:
     """The outcome of one row, to be written.
@@ -184,563 +118,200 @@ class RowUpdate:
     sending_at: float | None = None
 
 
-class Journal:
-    """A campaign's SQLite journal. Use as a context manager, or call :meth:`close`.
+@attrs.frozen
+class Mark:
+    """A row to mark ``sending``: what describes its send, and whether it was ``pending``
+    (``fresh``) rather than taken again from ``failed`` or ``unknown``."""
 
-    Args:
-        path: the journal's file (created when missing, unless ``readonly``).
-        exclusive: take the journal's lock (:class:`JournalBusy` when another process has it).
-        command: the command line the holder names (default: this process's, secrets hidden).
-        readonly: only read (``status``, ``export`` of a journal on a read-only disk or
-            directory): nothing is created, migrated or written.
+    row: int
+    recipients: str
+    sender: str
+    segments: int
+    encoding: str
+    fresh: bool
+
+
+@attrs.frozen
+class LoadedRow:
+    """One input row as a journal stores it at load: its recipients (``;``-joined, as duplicates
+    are found by), and for an engine that stores messages the request's JSON body, or why the row
+    cannot be sent (``error``: it is loaded ``failed``)."""
+
+    row: int
+    recipients: str
+    request: Mapping[str, Any] | None = None
+    error: str | None = None
+
+
+@attrs.frozen
+class Claimed:
+    """A row a worker claimed: the request stored at load, and the state it was claimed from."""
+
+    row: int
+    request: Mapping[str, Any]
+    state: RowState
+    retryable: bool
+
+
+@attrs.frozen(kw_only=True)
+class ClaimRules:
+    """Which rows besides ``pending`` a worker may claim (those written before it started)."""
+
+    resend_unknown: bool = False
+    retry_failed: bool = False
+
+
+class CampaignJournal(abc.ABC):
+    """One campaign's journal, whatever the engine. Use as an async context manager.
+
+    ``campaign_id`` is set once the journal is bound to a campaign; ``where`` names the journal
+    for an operator (a path, or a database URL without its password); ``shared`` is True for an
+    engine several workers use at once: rows are then claimed from it (:meth:`claim`) instead of
+    read from the input file.
     """
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        exclusive: bool = False,
-        command: str = "",
-        readonly: bool = False,
-    ) -> None:
-        self.path = Path(path)
-        self._readonly = readonly
-        self._lock: int | None = lock(self.path) if exclusive else None
-        try:
-            self._db = self._connect()
-            if readonly:
-                _setup_readonly(self._db)
-            else:
-                self._setup()
-            if self._lock is not None:
-                self._claim(command)
-        except BaseException:
-            self.close()
-            raise
-        self._run_id: int | None = None
-        self._campaign: str | None = None
+    where: str
+    shared: bool = False
+    stores_messages: bool = False
+    campaign_id: str | None = None
 
-    def _connect(self) -> sqlite3.Connection:
-        if not self._readonly:
-            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"no journal at {self.path}")
-        uri = self.path.resolve().as_uri()
-        try:
-            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
-            # A WAL journal in a directory we cannot write: no -shm can be made. Read the file
-            # as it is (a run that ended cleanly left nothing in the WAL).
-            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
-        return db
-
-    def _setup(self) -> None:
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        self._migrate()
-
-    def _claim(self, command: str) -> None:
-        """Say who holds the journal now (the lock is held: nobody else writes this)."""
-        with self._transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO holder VALUES (1, ?, ?, ?, ?)",
-                (os.getpid(), socket.gethostname(), time.time(), (command or command_line())[:500]),
-            )
-
-    def _migrate(self) -> None:
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(rows)")}
-        missing = [(name, kind) for name, kind in _ADDED_COLUMNS if name not in have]
-        if missing:
-            with self._transaction():
-                for name, kind in missing:
-                    self._db.execute(f"ALTER TABLE rows ADD COLUMN {name} {kind}")
-        self._db.execute("CREATE INDEX IF NOT EXISTS rows_message_id ON rows (message_id)")
-        # Every row changes state two or three times a run: an index on it cost more to keep
-        # than the scans it saved (benchmarks/bench_campaign.py).
-        if self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'rows_state'"
-        ).fetchone():
-            self._db.execute("DROP INDEX rows_state")
-
-    def __enter__(self) -> Journal:
+    async def __aenter__(self) -> CampaignJournal:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
-    def close(self) -> None:
-        """Close the database, then give up the lock (if this Journal holds it)."""
-        db = getattr(self, "_db", None)
-        if db is not None:
-            db.close()
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Give up the connection (and the lock or the lease, if held)."""
 
-    # -- identity -------------------------------------------------------------------------------
+    # -- identity and loading ---------------------------------------------------------------
 
-    def is_journal(self) -> bool:
-        """Whether the file holds a campaign (a run bound it to its input)."""
-        try:
-            return "fingerprint" in self.meta()
-        except sqlite3.OperationalError:  # no meta table: another program's database
-            return False
+    async def use_campaign(self, campaign: str | None) -> None:
+        """Bind to an existing campaign by its id (None: the only one); a shared engine only.
+        Raises :class:`UnknownCampaign` naming the campaigns there are."""
+        raise NotImplementedError
 
-    def outdated(self) -> bool:
-        """Whether the journal lacks columns this version adds when it opens it to write."""
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(rows)")}
-        return any(name not in have for name, _ in _ADDED_COLUMNS)
+    @abc.abstractmethod
+    async def meta(self) -> dict[str, str]:
+        """The campaign's key/value metadata (``campaign``, ``input``, ``rows``, ...)."""
 
-    def meta(self) -> dict[str, str]:
-        """The journal's key/value metadata."""
-        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+    @abc.abstractmethod
+    async def bind(self, fingerprint: str, **info: str) -> bool:
+        """Tie the journal to a campaign (new: True) or check that it matches (else
+        :class:`JournalMismatch`)."""
 
-    def bind(self, fingerprint: str, **info: str) -> bool:
-        """Tie a new journal to its input, or check that an old one matches.
+    @abc.abstractmethod
+    async def add_rows(self, rows: Iterable[LoadedRow]) -> int:
+        """Store every input row (``pending``, or ``failed`` with its error); returns how many."""
 
-        Returns True when the journal was new. Raises :class:`JournalMismatch` when it was
-        made for another input or template.
-        """
-        meta = self.meta()
-        if not meta:
-            with self._transaction():
-                rows = {"schema": SCHEMA_VERSION, "fingerprint": fingerprint, **info}
-                rows.setdefault("created", _now_text())
-                self._db.executemany("INSERT INTO meta VALUES (?, ?)", rows.items())
-            return True
-        if meta.get("fingerprint") != fingerprint:
-            made_for = meta.get("input", "another input")
-            raise JournalMismatch(
-                f"the journal {self.path} was made for {made_for} with other settings; the "
-                "recipient file or the message template (text, media, tag, from) has changed "
-                "since. Resume with exactly the same file and options, or start a new campaign "
-                "with another --journal."
-            )
-        return False
-
-    # -- runs -----------------------------------------------------------------------------------
-
-    def start_run(self) -> int:
-        """Record a run's start and turn rows left ``sending`` by a crash into ``unknown``.
-
-        Returns how many rows were recovered that way.
-        """
-        with self._transaction():
-            recovered = self._recover()
-            self._run_id = self._db.execute(
-                "INSERT INTO runs (started) VALUES (?)", (time.time(),)
-            ).lastrowid
-        return recovered
-
-    def recover(self) -> int:
-        """Turn rows a dead run left ``sending`` into ``unknown`` (those a receipt proved sent
-        into ``sent``); returns how many. Only for the journal's holder (``exclusive``)."""
-        with self._transaction():
-            return self._recover()
-
-    def _recover(self) -> int:
-        # Holding the lock, every claim left is a dead run's.
-        now = time.time()
-        proved = "CASE WHEN message_id IS NOT NULL THEN 'sent' ELSE 'unknown' END"
-        lost = "the run stopped while it was being sent: it may have been sent"
-        claimed = self._db.execute(
-            f"UPDATE rows SET state = {proved}, error = CASE WHEN message_id IS NULL THEN ? END,"
-            f" updated = ?, sending_at = {_CLAIM_TIME} WHERE state = 'pending' AND {_CLAIMED}",
-            (lost, now),
-        ).rowcount
-        self._db.execute("DELETE FROM claims")
-        marked = self._db.execute(
-            f"UPDATE rows SET state = {proved}, error = CASE WHEN message_id IS NULL THEN ? END,"
-            " updated = ? WHERE state = 'sending'",
-            (lost, now),
-        ).rowcount
-        return claimed + marked
-
-    def end_run(self, result: str) -> None:
-        """Record how the current run ended."""
-        if self._run_id is None:
-            return
-        with self._transaction():
-            self._db.execute(
-                "UPDATE runs SET ended = ?, result = ? WHERE id = ?",
-                (time.time(), result, self._run_id),
-            )
-
-    def runs(self) -> list[tuple[float, float | None, str | None]]:
-        """(started, ended, result) of every run, oldest first."""
-        return self._db.execute("SELECT started, ended, result FROM runs ORDER BY id").fetchall()
-
-    # -- rows -----------------------------------------------------------------------------------
-
-    def states(self, chunk: int = 5000) -> Iterator[tuple[int, str, int, int | None]]:
-        """(row, state, retryable, status) of every known row in row order.
-
-        Read in chunks, each its own short read, so that no long-lived reader holds the
-        write-ahead log back from being checkpointed during a long run.
-        """
-        after = -1
-        while True:
-            found: list[tuple[int, str, int, int | None]] = self._db.execute(
-                "SELECT row, state, retryable, status FROM rows WHERE row > ? ORDER BY row LIMIT ?",
-                (after, chunk),
-            ).fetchall()
-            if not found:
-                return
-            yield from found
-            after = found[-1][0]
-
-    def add_rows(self, rows: Iterable[tuple[int, str]]) -> int:
-        """Insert every input row as ``pending``: (row, recipients). Returns how many."""
-        count = 0
-
-        def counted() -> Iterator[tuple[int, str]]:
-            nonlocal count
-            for item in rows:
-                count += 1
-                yield item
-
-        with self._transaction():
-            self._db.executemany(
-                "INSERT OR IGNORE INTO rows (row, recipients, state) VALUES (?, ?, 'pending')",
-                counted(),
-            )
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rows', ?)", (str(count),))
-        return count
-
-    def mark_sending(self, rows: Iterable[tuple[int, str, str, int, str]]) -> None:
-        """Durably mark rows ``sending``: (row, recipients, sender, segments, encoding)."""
-        with self._transaction():
-            self._mark(rows, time.time())
-
-    def _mark(self, rows: Iterable[tuple[int, str, str, int, str]], now: float) -> None:
-        # The recipients a row was loaded with stay: they are what duplicates are found by. An
-        # `unknown` row sent again keeps its first send time, so that reconcile's window for
-        # it still covers the send that may have reached Bandwidth.
-        self._db.executemany(
-            "INSERT INTO rows (row, recipients, sender, state, segments, encoding, updated, "
-            "sending_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?) ON CONFLICT (row) DO UPDATE "
-            "SET state = 'sending', recipients = CASE WHEN rows.recipients = '' THEN "
-            "excluded.recipients ELSE rows.recipients END, sender = excluded.sender, "
-            "segments = excluded.segments, encoding = excluded.encoding, "
-            "updated = excluded.updated, sending_at = CASE WHEN rows.state = 'unknown' THEN "
-            "COALESCE(rows.sending_at, excluded.sending_at) ELSE excluded.sending_at END",
-            [(*r, now, now) for r in rows],
-        )
-
-    def record(
-        self,
-        updates: Iterable[RowUpdate],
-        recipients: dict[int, str] | None = None,
-        *,
-        sending: Iterable[tuple[int, str, str, int, str]] = (),
-        claim: tuple[int, int] | None = None,
-        settled_below: int | None = None,
-    ) -> float:
-        """Write outcomes, and mark more rows ``sending``, in one transaction.
-
-        ``updates`` are written first (rows not yet known are inserted), then ``sending`` as
-        :meth:`mark_sending` does, then ``claim`` (first row, last row): every ``pending`` row
-        in it becomes ``sending`` until its outcome is written. ``settled_below`` drops the
-        current run's claims that end before that row (every row of them has its outcome).
-        A row whose message id a receipt already proved (matched by its tag while it was in
-        flight) stays ``sent`` even when its send ended ``unknown``. A row put back to
-        ``failed`` or ``unknown`` without an error keeps the one it had. Returns the time
-        written (seconds since the epoch): a claim's time.
-        """
-        now = time.time()
-        with self._transaction():
-            self._record(updates, recipients or {}, now)
-            self._mark(sending, now)
-            if claim is not None:
-                self._db.execute(
-                    "INSERT INTO claims (run, first, last, at) VALUES (?, ?, ?, ?)",
-                    (self._run_id or 0, *claim, now),
-                )
-            if settled_below is not None:
-                self._db.execute(
-                    "DELETE FROM claims WHERE run = ? AND last < ?",
-                    (self._run_id or 0, settled_below),
-                )
-        return now
-
-    def _record(self, updates: Iterable[RowUpdate], recipients: dict[int, str], now: float) -> None:
-        proved = "excluded.state = 'unknown' AND rows.message_id IS NOT NULL"
-        self._db.executemany(
-            "INSERT INTO rows (row, recipients, state, message_id, error, status, retryable,"
-            " attempts, updated, sender, segments, encoding, sending_at) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row) DO "
-            f"UPDATE SET state = CASE WHEN {proved} THEN 'sent' ELSE excluded.state END, "
-            "message_id = COALESCE(excluded.message_id, rows.message_id), "
-            f"error = CASE WHEN {proved} THEN NULL WHEN excluded.state IN ('failed', "
-            "'unknown') THEN COALESCE(excluded.error, rows.error) ELSE excluded.error END, "
-            "status = CASE WHEN excluded.state = 'failed' THEN COALESCE(excluded.status, "
-            "rows.status) ELSE excluded.status END, "
-            "retryable = excluded.retryable, attempts = rows.attempts + excluded.attempts,"
-            " updated = excluded.updated, sender = COALESCE(excluded.sender, rows.sender), "
-            "segments = COALESCE(excluded.segments, rows.segments), "
-            "encoding = COALESCE(excluded.encoding, rows.encoding), sending_at = CASE WHEN "
-            "rows.state = 'pending' THEN COALESCE(excluded.sending_at, rows.sending_at) "
-            "ELSE rows.sending_at END",
-            [
-                (
-                    u.row,
-                    recipients.get(u.row, ""),
-                    u.state.value,
-                    u.message_id,
-                    u.error,
-                    u.status,
-                    int(u.retryable),
-                    u.attempts,
-                    now,
-                    u.sender,
-                    u.segments,
-                    u.encoding,
-                    u.sending_at,
-                )
-                for u in updates
-            ],
-        )
-
-    def duplicates(self, limit: int = 20) -> tuple[int, list[tuple[int, int]]]:
+    @abc.abstractmethod
+    async def duplicates(self, limit: int = 20) -> tuple[int, list[tuple[int, int]]]:
         """Rows whose recipients an earlier row has: how many, and the first ``limit`` as
         (row, the first row with those recipients)."""
-        found = self._db.execute(_DUPLICATES.format(select="COUNT(*)", tail="")).fetchone()[0]
-        first = self._db.execute(
-            _DUPLICATES.format(select="r.row, f.first", tail="ORDER BY r.row LIMIT ?"), (limit,)
-        ).fetchall()
-        return int(found), [(int(row), int(earlier)) for row, earlier in first]
 
-    def skip_duplicates(self) -> int:
-        """Make every ``pending`` duplicate row (see :meth:`duplicates`) ``failed`` for good,
-        naming its first row; returns how many."""
-        with self._transaction():
-            cursor = self._db.execute(
-                "UPDATE rows SET state = 'failed', retryable = 0, updated = ?, error = "
-                "'a duplicate of row ' || (SELECT MIN(p.row) FROM rows p WHERE p.recipients = "
-                "rows.recipients) || ': skipped (--dedupe)' WHERE state = 'pending' AND row IN "
-                f"({_DUPLICATES.format(select='r.row', tail='')})",
-                (time.time(),),
-            )
-        return cursor.rowcount
+    @abc.abstractmethod
+    async def skip_duplicates(self) -> int:
+        """Make every ``pending`` duplicate row ``failed`` for good; returns how many."""
 
-    def counts(self) -> dict[str, int]:
-        """Rows by state."""
-        found = dict(self._db.execute("SELECT state, COUNT(*) FROM rows GROUP BY state"))
-        taken = self._db.execute(
-            "SELECT COUNT(*) FROM claims c JOIN rows ON rows.row BETWEEN c.first AND c.last "
-            "WHERE rows.state = 'pending'"
-        ).fetchone()[0]
-        found["pending"] = found.get("pending", 0) - taken
-        found["sending"] = found.get("sending", 0) + taken
-        return {state.value: found.get(state.value, 0) for state in RowState}
+    # -- a run or a worker --------------------------------------------------------------------
 
-    def retryable_count(self) -> int:
+    @abc.abstractmethod
+    async def start_run(self) -> int:
+        """Record a run's (or worker's) start and settle what dead runs left ``sending``
+        (``unknown``) or claimed (``pending``); returns how many rows became ``unknown``."""
+
+    @abc.abstractmethod
+    async def end_run(self, result: str) -> None:
+        """Record how the current run ended (and give up its claims)."""
+
+    @abc.abstractmethod
+    async def record(
+        self,
+        updates: Sequence[RowUpdate],
+        *,
+        sending: Sequence[Mark] = (),
+        settled_below: int | None = None,
+    ) -> float:
+        """Write ``updates``, then mark ``sending`` rows ``sending``, in one transaction.
+
+        ``sending`` comes in row order. ``settled_below`` says that every row before it has
+        its outcome written (an engine may drop bookkeeping for them). Returns the time the
+        rows were marked (seconds since the epoch). Raises :class:`LeaseLost` (writing
+        nothing) when the rows to mark are no longer this worker's.
+        """
+
+    async def states(self, after: int, limit: int) -> list[tuple[int, str, int, int | None]]:
+        """(row, state, retryable, status) of up to ``limit`` rows after ``after``, in order
+        (for a runner that reads the input file)."""
+        raise NotImplementedError
+
+    async def claim(self, limit: int, rules: ClaimRules) -> list[Claimed] | None:
+        """Claim up to ``limit`` rows to send under this worker's lease, in row order (a shared
+        engine only). An empty list: nothing to claim now, but rows held by other workers may
+        still come back; None: no row is left to send."""
+        raise NotImplementedError
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def runs(self) -> list[tuple[float, float | None, str | None]]:
+        """(started, ended, result) of every run or worker, oldest first."""
+
+    @abc.abstractmethod
+    async def counts(self) -> dict[str, int]:
+        """Rows by state (every :class:`RowState`)."""
+
+    @abc.abstractmethod
+    async def retryable_count(self) -> int:
         """``failed`` rows the next run tries again (a transient cause)."""
-        found = self._db.execute(
-            "SELECT COUNT(*) FROM rows WHERE state = 'failed' AND retryable = 1"
-        ).fetchone()
-        return int(found[0])
 
-    def sent_segments(self) -> int:
-        """Segments of every ``sent`` row (times its recipients): what the account paid for."""
-        found = self._db.execute(
-            "SELECT COALESCE(SUM(segments), 0) FROM rows WHERE state = 'sent'"
-        ).fetchone()
-        return int(found[0])
+    @abc.abstractmethod
+    async def sent_segments(self) -> int:
+        """Segments of every ``sent`` row (times its recipients)."""
 
-    def last_unknown(self) -> float | None:
+    @abc.abstractmethod
+    async def last_unknown(self) -> float | None:
         """When the latest ``unknown`` row became so (seconds since the epoch), or None."""
-        found = self._db.execute("SELECT MAX(updated) FROM rows WHERE state = 'unknown'").fetchone()
-        return None if found[0] is None else float(found[0])
 
-    def top_errors(self, limit: int = 10) -> list[tuple[str, int | None, str, int]]:
+    @abc.abstractmethod
+    async def top_errors(self, limit: int = 10) -> list[tuple[str, int | None, str, int]]:
         """(state, HTTP status or None, error, rows) of ``failed`` and ``unknown`` rows, the
         most frequent first."""
-        return self._db.execute(
-            "SELECT state, status, COALESCE(error, ''), COUNT(*) FROM rows "
-            "WHERE state IN ('failed', 'unknown') GROUP BY state, status, error "
-            "ORDER BY COUNT(*) DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        """Run a read-only query (for status and export)."""
-        return self._db.execute(sql, params).fetchall()
+    @abc.abstractmethod
+    def rows(self) -> AsyncIterator[Mapping[str, Any]]:
+        """Every row in order as a mapping (row, recipients, sender, state, retryable,
+        message_id, error, status, attempts, segments, encoding, updated, receipt,
+        receipt_code, receipt_description, receipt_time)."""
 
-    def rows(self) -> Iterator[sqlite3.Row]:
-        """Every row in order, as sqlite3.Row mappings."""
-        reader = self._connect() if self._readonly else sqlite3.connect(self.path)
-        reader.row_factory = sqlite3.Row
-        if self._readonly:
-            _setup_readonly(reader)
-        try:
-            yield from reader.execute(
-                f"SELECT row, recipients, sender, {_STATE} AS state, retryable, message_id, "
-                "error, status, "
-                "attempts, segments, encoding, updated, receipt, receipt_code, "
-                "receipt_description, receipt_time FROM rows ORDER BY row"
-            )
-        finally:
-            reader.close()
-
-    # -- receipts and reconciliation ---------------------------------------------------------------
-
-    def receipt_counts(self) -> dict[str, int]:
+    @abc.abstractmethod
+    async def receipt_counts(self) -> dict[str, int]:
         """Sent rows by receipt: ``delivered``, ``failed`` and ``awaiting`` (none yet)."""
-        found = dict(
-            self._db.execute(
-                "SELECT COALESCE(receipt, 'awaiting'), COUNT(*) FROM rows "
-                "WHERE state = 'sent' OR receipt IS NOT NULL GROUP BY receipt"
-            ).fetchall()
-        )
-        return {key: found.get(key, 0) for key in ("delivered", "failed", "awaiting")}
 
-    def receipt_failures(self, limit: int = 10) -> list[tuple[int | None, str, int]]:
+    @abc.abstractmethod
+    async def receipt_failures(self, limit: int = 10) -> list[tuple[int | None, str, int]]:
         """(code, code in words, rows) of failed receipts, most frequent first."""
-        found = self._db.execute(
-            "SELECT receipt_code, COUNT(*) FROM rows WHERE receipt = 'failed' "
-            "GROUP BY receipt_code ORDER BY COUNT(*) DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [(code, describe_error(code) if code is not None else "", n) for code, n in found]
 
-    def _row_of_tag(self, tag: str | None) -> int | None:
-        # A campaign's default tag is bwmsg:<campaign>:<row>.
-        if not tag or not tag.startswith("bwmsg:"):
-            return None
-        if self._campaign is None:
-            self._campaign = self.meta().get("campaign", "")
-        _, campaign, row = tag.split(":", 2) if tag.count(":") == 2 else ("", "", "")
-        if campaign != self._campaign or not row.isdigit():
-            return None
-        return int(row)
+    # -- receipts and reconciliation -------------------------------------------------------
 
-    def apply_receipt(self, event: CallbackEvent) -> ReceiptResult:
-        """Record one callback event against its row, found by message id or else by tag.
+    @abc.abstractmethod
+    async def apply_receipt(self, event: CallbackEvent) -> ReceiptResult:
+        """Record one callback event against its row (see :meth:`Journal.apply_receipt`)."""
 
-        ``message-delivered`` and ``message-failed`` set the row's receipt unless it has one
-        already (so duplicates and late events change nothing); any status event whose tag
-        names an ``unknown`` row (or one reconcile declared safe to resend) proves it was
-        sent: the row becomes ``sent`` with the event's message id.
-        """
-        if not isinstance(event, StatusCallback):
-            return ReceiptResult.UNMATCHED
-        message_id = event.message.id
-        now = time.time()
-        result = ReceiptResult.UNCHANGED
-        with self._transaction():
-            found = self._db.execute(
-                "SELECT row FROM rows WHERE message_id = ? LIMIT 1", (message_id,)
-            ).fetchone()
-            if found is None:
-                row = self._row_of_tag(event.message.tag)
-                if row is None:
-                    return ReceiptResult.UNMATCHED
-                hit = self._db.execute(
-                    f"SELECT {_STATE}, message_id, error FROM rows WHERE row = ?", (row,)
-                ).fetchone()
-                if hit is None or hit[1] is not None:
-                    return ReceiptResult.UNMATCHED  # unknown row, or another message of it
-                state, _, error = hit
-                if state == "unknown" or (state == "failed" and error == SAFE_TO_RESEND):
-                    self._db.execute(
-                        "UPDATE rows SET state = 'sent', message_id = ?, error = NULL, "
-                        "retryable = 0, updated = ? WHERE row = ?",
-                        (message_id, now, row),
-                    )
-                    result = ReceiptResult.SETTLED
-                elif state in ("sending", "sent"):
-                    # In flight (its answer not written yet): the runner keeps the id.
-                    self._db.execute(
-                        "UPDATE rows SET message_id = ? WHERE row = ?", (message_id, row)
-                    )
-                else:
-                    return ReceiptResult.UNMATCHED
-            else:
-                row = found[0]
-            if event.type is StatusType.DELIVERED or event.type is StatusType.FAILED:
-                failed = event.type is StatusType.FAILED
-                cursor = self._db.execute(
-                    "UPDATE rows SET receipt = ?, receipt_code = ?, receipt_description = ?, "
-                    "receipt_time = ? WHERE row = ? AND receipt IS NULL",
-                    (
-                        "failed" if failed else "delivered",
-                        event.error_code if failed else None,
-                        (event.description or event.error) if failed else None,
-                        event.time.timestamp() if event.time is not None else now,
-                        row,
-                    ),
-                )
-                if cursor.rowcount and result is not ReceiptResult.SETTLED:
-                    result = ReceiptResult.FAILED if failed else ReceiptResult.DELIVERED
-        return result
+    @abc.abstractmethod
+    async def recover(self) -> int:
+        """Settle rows that dead runs left ``sending``; returns how many."""
 
-    def unknown_rows(self) -> list[tuple[int, str, str | None, float | None, float | None]]:
+    @abc.abstractmethod
+    async def unknown_rows(self) -> list[tuple[int, str, str | None, float | None, float | None]]:
         """(row, recipients, sender, sending_at, updated) of every ``unknown`` row."""
-        return self._db.execute(
-            "SELECT row, recipients, sender, sending_at, updated FROM rows "
-            "WHERE state = 'unknown' ORDER BY row"
-        ).fetchall()
 
-    def has_message(self, message_id: str) -> bool:
+    @abc.abstractmethod
+    async def has_message(self, message_id: str) -> bool:
         """Whether some row already holds ``message_id``."""
-        found = self._db.execute(
-            "SELECT 1 FROM rows WHERE message_id = ? LIMIT 1", (message_id,)
-        ).fetchone()
-        return found is not None
 
-    def settle(self, row: int, message_id: str | None) -> bool:
-        """Settle an ``unknown`` row: ``sent`` with ``message_id``, or (None) safe to resend.
-
-        Safe to resend means ``failed`` and retryable, so that the next run sends it once.
-        Returns False when the row was no longer ``unknown``.
-        """
-        with self._transaction():
-            if message_id is not None:
-                cursor = self._db.execute(
-                    "UPDATE rows SET state = 'sent', message_id = ?, error = NULL, "
-                    "retryable = 0, updated = ? WHERE row = ? AND state = 'unknown'",
-                    (message_id, time.time(), row),
-                )
-            else:
-                cursor = self._db.execute(
-                    "UPDATE rows SET state = 'failed', retryable = 1, error = ?, updated = ? "
-                    "WHERE row = ? AND state = 'unknown'",
-                    (SAFE_TO_RESEND, time.time(), row),
-                )
-        return cursor.rowcount == 1
-
-    def integrity(self) -> str:
-        """``PRAGMA integrity_check``: ``"ok"`` for a sound database."""
-        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def _now_text() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _setup_readonly(db: sqlite3.Connection) -> None:
-    """A connection that only reads: it waits for writers, and sees no claims in a journal made
-    before there were any."""
-    db.execute("PRAGMA busy_timeout=5000")
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-    if "claims" not in tables:
-        db.execute("CREATE TEMP TABLE claims (first INTEGER, last INTEGER, at REAL)")
-    db.execute("PRAGMA query_only=1")
+    @abc.abstractmethod
+    async def settle(self, row: int, message_id: str | None) -> bool:
+        """Settle an ``unknown`` row: ``sent`` with ``message_id``, or (None) safe to resend;
+        False when it was no longer ``unknown``."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 
 from .._sender import Sender
-from ._journal import Journal
+from ._open import open_journal
 
 __all__ = ["MARGIN", "SEARCH_HORIZON", "ReconcileSummary", "reconcile"]
 
@@ -49,6 +49,7 @@ async def reconcile(
     sender: Sender,
     journal: str | Path,
     *,
+    campaign: str | None = None,
     margin: float = MARGIN,
     clock: Callable[[], float] = time.time,
 ) -> ReconcileSummary:
@@ -66,15 +67,20 @@ async def reconcile(
 
     Args:
         sender: the Sender whose account sent the campaign.
-        journal: the campaign's journal.
+        journal: the campaign's journal (a SQLite path or a PostgreSQL URL).
+        campaign: in a PostgreSQL journal, the campaign's id (None: the only one).
         margin: seconds added before and after each row's window.
         clock: the current time (seconds since the epoch); for tests.
     """
     found = safe = waiting = too_old = 0
     claimed: set[str] = set()
-    with Journal(journal, exclusive=True) as db:  # only one process decides what to send
-        db.recover()  # rows a dead run left `sending` are `unknown`: reconcile them too
-        rows = db.unknown_rows()
+    # SQLite: only one process decides what to send. PostgreSQL: rows whose worker's lease
+    # ran out are settled first; live workers' rows are theirs.
+    async with open_journal(journal, exclusive=True) as db:
+        if db.shared:
+            await db.use_campaign(campaign)
+        await db.recover()  # rows a dead run left `sending` are `unknown`: reconcile them too
+        rows = await db.unknown_rows()
         for row, recipients, from_, sending_at, updated in rows:
             now = clock()
             end = (updated or now) + margin
@@ -93,15 +99,19 @@ async def reconcile(
                     to_date_time=_utc(min(end, now)),
                 ):
                     message_id = item.message_id
-                    if message_id and message_id not in claimed and not db.has_message(message_id):
+                    if (
+                        message_id
+                        and message_id not in claimed
+                        and not await db.has_message(message_id)
+                    ):
                         match = message_id
                         break
             if match is not None:
                 claimed.add(match)
-                if db.settle(row, match):
+                if await db.settle(row, match):
                     found += 1
             elif now > end:
-                if db.settle(row, None):
+                if await db.settle(row, None):
                     safe += 1
             else:
                 waiting += 1

@@ -1,4 +1,9 @@
-"""Running a campaign: rows in, journal before and after each send, Sender.send_many between."""
+"""Running a campaign: rows in, journal before and after each send, Sender.send_many between.
+
+Over 500 lines for one concept: a run (or a worker) and its public entry points, with the
+summary types they return; what a result does to a row is in :mod:`._outcomes`, where rows
+come from in :mod:`._feeds`.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,18 @@ import contextlib
 import itertools
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from .._errors import (
-    ApiError,
-    AuthenticationError,
-    ForbiddenError,
-    NotFoundError,
-    RequestValidationError,
-    StoppedError,
-    TransportError,
-)
+from .._convert import request_to_dict
+from .._errors import StoppedError
 from .._models import MessageRequest, Outcome, SendResult
 from .._privacy import mask_numbers_in, masked
-from .._segments import segments
 from .._sender import Sender
+from ._feeds import ClaimFeed, Feed, FileFeed, default_tag
 from ._input import (
     RenderError,
     Template,
@@ -34,22 +32,28 @@ from ._input import (
     read_rows,
     recipient_key,
 )
-from ._journal import Journal, RowState, RowUpdate
+from ._journal import CampaignJournal, ClaimRules, LeaseLost, LoadedRow, RowState, RowUpdate
+from ._open import open_journal
+from ._outcomes import (
+    Item,
+    back,
+    classify,
+    error_kind,
+    short_error,
+    stop_reason,
+    stopped_update,
+)
 
 __all__ = [
+    "MARK_SLACK",
     "CampaignProgress",
     "CampaignSummary",
-    "default_tag",
     "run_campaign",
+    "run_worker",
 ]
 
 # One DEBUG line per row (numbers masked: see bwmsg._privacy); nothing above DEBUG per row.
 logger = logging.getLogger("bwmsg.campaign")
-
-
-def default_tag(campaign_id: str, row: int) -> str:
-    """The tag a campaign gives a row when no ``--tag`` is set: no personal data in it."""
-    return f"bwmsg:{campaign_id}:{row}"
 
 
 @attrs.frozen(kw_only=True)
@@ -122,55 +126,6 @@ class CampaignSummary:
         return self.retryable
 
 
-def _update(item: _Item, result: SendResult, state: RowState, **fields: Any) -> RowUpdate:
-    """The row's outcome, with what describes its send (sender, segments, encoding)."""
-    _, _, sender, cost, encoding = item.mark
-    return RowUpdate(
-        item.row,
-        state,
-        attempts=result.attempts,
-        sender=sender,
-        segments=cost,
-        encoding=encoding,
-        **fields,
-    )
-
-
-def _classify(result: SendResult, item: _Item) -> RowUpdate:
-    if result.outcome is Outcome.SENT:
-        message_id = result.message.id if result.message is not None else None
-        return _update(item, result, RowState.SENT, message_id=message_id, sending_at=item.taken)
-    error = result.error
-    text = str(error) if error is not None else "unknown error"
-    if result.outcome is Outcome.UNKNOWN:
-        return _update(item, result, RowState.UNKNOWN, error=text, sending_at=item.taken)
-    status = error.status if isinstance(error, ApiError) else None
-    retryable = isinstance(error, TransportError) or (
-        isinstance(error, ApiError)
-        and (
-            error.status == 429
-            or error.status >= 500
-            # Causes the operator fixes for the whole run: a rerun tries these rows again.
-            or isinstance(error, (AuthenticationError, ForbiddenError, NotFoundError))
-        )
-    )
-    if isinstance(error, RequestValidationError):
-        retryable = False
-    return _update(item, result, RowState.FAILED, error=text, status=status, retryable=retryable)
-
-
-def _short_error(text: str) -> str:
-    return text.splitlines()[0][:120] if text else ""
-
-
-def _error_kind(text: str) -> str:
-    # Invalid rows each name their own value; group them by the fields at fault.
-    if text.startswith("invalid message: "):
-        fields = sorted({part.split(":", 1)[0].strip() for part in text[17:].split("; ")})
-        return "invalid message: bad " + ", ".join(fields)
-    return _short_error(text)
-
-
 # Rows `sending` in the journal are those send_many has taken and not yet answered (at most
 # 2 x concurrency: its documented window) plus those marked ahead of it. Each commit that marks
 # rows (a claim of the batch's range; rows not `pending` one by one) also writes every outcome
@@ -188,105 +143,39 @@ class _Options:
     grace: float
     batch_size: int
     flush_interval: float
-
-
-@attrs.define
-class _Item:
-    """A row on its way: its request, and the state to put it back to if it never leaves."""
-
-    row: int
-    request: MessageRequest
-    previous: tuple[str, bool] | None
-    mark: tuple[int, str, str, int, str]
-    taken: float | None = None  # when it was marked `sending` (seconds since the epoch)
-
-
-def _item(row: int, request: MessageRequest, previous: tuple[str, bool] | None) -> _Item:
-    if request.media:
-        cost, encoding = 1, "MMS"
-    else:
-        info = segments(request.text or "")
-        cost, encoding = info.segments, info.encoding
-    recipients = ";".join(request.to)
-    mark = (row, recipients, request.from_, cost * len(request.to), encoding)
-    return _Item(row, request, previous, mark)
-
-
-def _back(item: _Item) -> RowUpdate:
-    """The update that puts a row that never left the process back where it was: ``pending``,
-    ``failed`` (retryable or not), or ``unknown`` (taken by ``--resend-unknown``: an earlier
-    run may have sent it, and that stays true)."""
-    previous = item.previous
-    if previous is not None and previous[0] in ("failed", "unknown"):
-        return RowUpdate(item.row, RowState(previous[0]), retryable=previous[1])
-    return RowUpdate(item.row, RowState.PENDING)
-
-
-def _stopped_update(result: SendResult, item: _Item) -> RowUpdate:
-    """A request that send_many's stop ended before it was written: certainly not sent."""
-    if result.attempts == 0:
-        return _back(item)
-    return RowUpdate(
-        item.row,
-        RowState.FAILED,
-        error=str(result.error),
-        retryable=True,
-        attempts=result.attempts,
-    )
-
-
-def _stop_reason(error: BaseException | None) -> str | None:
-    """Why one result stops the whole run (the same cause would fail every row), or None."""
-    if isinstance(error, (AuthenticationError, ForbiddenError)):
-        return (
-            f"the credentials were refused ({_short_error(str(error))}); nothing more is sent "
-            "until they are fixed"
-        )
-    if isinstance(error, NotFoundError):
-        return (
-            f"the messages endpoint answered 404 ({_short_error(str(error))}): the base URL or "
-            "the account id is wrong"
-        )
-    return None
+    lease: float = 30.0
 
 
 class _Run:
-    """One run of a campaign on an open journal: the source of requests and the results."""
+    """One run of a campaign (or one worker) on an open journal: the requests and the results."""
 
     def __init__(
         self,
-        db: Journal,
-        path: Path,
-        template: Template,
-        campaign_id: str,
+        db: CampaignJournal,
         options: _Options,
         stop: asyncio.Event,
         progress: Callable[[CampaignProgress], None] | None,
         total: int,
         concurrency: int,
-        fresh: bool,
     ) -> None:
         self.db = db
-        self.path = path
-        self.template = template
-        self.campaign_id = campaign_id
         self.options = options
         self.stop = stop
         self.progress = progress
         self.total = total
+        self.feed: Feed | None = None
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.counts: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.stopped: list[str] = []
-        self.in_flight: dict[int, _Item] = {}  # send_many's index -> row
-        self.ready: deque[_Item] = deque()  # marked `sending`, not yet handed over
+        self.in_flight: dict[int, Item] = {}  # send_many's index -> row
+        self.ready: deque[Item] = deque()  # marked `sending`, not yet handed over
         self.updates: list[RowUpdate] = []
         self.last_flush = self.started
         self.next_index = 0
         self.failures_in_a_row = 0
         self.most_sending = 2 * concurrency + MARK_SLACK
-        self.fresh = fresh  # no run has used the journal: every row is pending
 
     def stop_for(self, reason: str) -> None:
         """Stop the run (no new rows) for ``reason``; the first reason is the one reported."""
@@ -296,19 +185,15 @@ class _Run:
 
     # -- the journal ----------------------------------------------------------------------------
 
-    def write(self, batch: list[_Item] | None = None, settled_below: int | None = None) -> None:
-        """Write the outcomes so far, and mark ``batch`` ``sending``, in one commit; drop the
-        claims that end before ``settled_below``."""
+    async def write(
+        self, batch: list[Item] | None = None, settled_below: int | None = None
+    ) -> None:
+        """Write the outcomes so far, and mark ``batch`` ``sending``, in one transaction."""
         if not (self.updates or batch or settled_below is not None):
             return
-        claim = marks = None
-        if batch:
-            claim = (batch[0].row, batch[-1].row)  # rows come in order: one range
-            marks = [item.mark for item in batch if item.previous is not None]
-        taken = self.db.record(
-            self.updates, sending=marks or (), claim=claim, settled_below=settled_below
-        )
-        self.updates.clear()
+        marks = [item.mark for item in batch] if batch else ()
+        updates, self.updates = self.updates, []
+        taken = await self.db.record(updates, sending=marks, settled_below=settled_below)
         for item in batch or ():
             item.taken = taken
 
@@ -317,9 +202,16 @@ class _Run:
         waiting = itertools.chain(self.in_flight.values(), self.ready)
         return min((item.row for item in waiting), default=2**62)
 
-    def flush(self) -> None:
+    def due(self) -> bool:
+        """Whether the outcomes waiting should be written now."""
+        return (
+            len(self.updates) >= self.options.batch_size
+            or self.loop.time() - self.last_flush >= self.options.flush_interval
+        )
+
+    async def flush(self) -> None:
         """Write the outcomes so far, then report progress."""
-        self.write(settled_below=self.settled_below())
+        await self.write(settled_below=self.settled_below())
         self.last_flush = self.loop.time()
         if self.progress is not None:
             self.progress(self.snapshot())
@@ -342,7 +234,8 @@ class _Run:
 
     # -- rows in ----------------------------------------------------------------------------
 
-    def _final(self, state: str, retryable: int, status: int | None) -> bool:
+    def final(self, state: str, retryable: int, status: int | None) -> bool:
+        """Whether a row found in this state is left alone by this run."""
         if state == "sent" or (state == "unknown" and not self.options.resend_unknown):
             return True
         if state == "failed" and not retryable:
@@ -350,54 +243,42 @@ class _Run:
             return not (self.options.retry_failed and client_error)
         return False
 
-    def items(self) -> Iterator[_Item]:
-        """The rows this run sends, rendered, in order; invalid rows are written as failed."""
-        # A journal no run has used yet has every row pending: nothing to look up.
-        states = iter(()) if self.fresh else self.db.states()
-        known = next(states, None)
-        for row, columns in read_rows(self.path):
-            while known is not None and known[0] < row:
-                known = next(states, None)
-            previous = None
-            if known is not None and known[0] == row:
-                if self._final(known[1], known[2], known[3]):
-                    self.counts["skipped"] += 1
-                    continue
-                previous = (known[1], bool(known[2]))
-            to_text = columns.get("to", "") if isinstance(columns, dict) else ""
-            try:
-                if isinstance(columns, RenderError):
-                    raise columns
-                request = self.template.render(columns, default_tag(self.campaign_id, row))
-            except RenderError as exc:
-                self.invalid(row, str(exc), to_text)
-                continue
-            yield _item(row, request, previous)
+    def skipped(self) -> None:
+        """Count a row already final."""
+        self.counts["skipped"] += 1
 
     def invalid(self, row: int, reason: str, to: str) -> None:
         """Record a row that cannot become a message."""
         self.counts["failed"] += 1
         self.counts["invalid"] += 1
-        self.errors[_error_kind(reason)] += 1
+        self.errors[error_kind(reason)] += 1
         self.updates.append(RowUpdate(row, RowState.FAILED, error=reason, retryable=False))
         logger.debug(
-            "row %d to %s invalid: %s", row, masked(to), mask_numbers_in(_error_kind(reason))
+            "row %d to %s invalid: %s", row, masked(to), mask_numbers_in(error_kind(reason))
         )
 
-    def source(self) -> Iterator[MessageRequest]:
+    async def source(self) -> AsyncIterator[MessageRequest]:
         """What send_many sends: rows are marked ``sending`` shortly before send_many takes
-        them, each batch in one commit with the outcomes so far, never more than the bound."""
-        items = self.items()
+        them, each batch in one transaction with the outcomes so far, never more than the
+        bound."""
+        assert self.feed is not None
+        ready, in_flight = self.ready, self.in_flight
         while not self.stop.is_set():
-            if not self.ready:
-                room = self.most_sending - len(self.in_flight)
-                batch = list(itertools.islice(items, room))
-                if not batch:
+            if not ready:
+                batch: list[Item] = []
+                try:
+                    batch = await self.feed.take(self.most_sending - len(in_flight))
+                    if not batch or self.stop.is_set():
+                        ready.extend(batch)  # a stop came while claiming: put them back
+                        return
+                    await self.write(batch)
+                except LeaseLost as exc:
+                    ready.extend(batch)  # never marked: they go back (if still this worker's)
+                    self.stop_for(str(exc))
                     return
-                self.write(batch)
-                self.ready.extend(batch)
-            item = self.ready.popleft()
-            self.in_flight[self.next_index] = item
+                ready.extend(batch)
+            item = ready.popleft()
+            in_flight[self.next_index] = item
             self.next_index += 1
             yield item.request
 
@@ -407,14 +288,14 @@ class _Run:
         """One result from send_many: count it, queue its update, stop the run if need be."""
         item = self.in_flight.pop(result.index)
         if isinstance(result.error, StoppedError):
-            update = _stopped_update(result, item)
+            update = stopped_update(result, item)
             self.counts["returned" if update.state is RowState.PENDING else "failed"] += 1
         else:
-            update = _classify(result, item)
+            update = classify(result, item)
             self.counts[update.state.value] += 1
             self.breaker(result)
         if update.error:
-            self.errors[_error_kind(update.error)] += 1
+            self.errors[error_kind(update.error)] += 1
         self.updates.append(update)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -423,19 +304,14 @@ class _Run:
                 masked(";".join(result.request.to)),
                 update.state.value,
                 result.attempts,
-                f": {mask_numbers_in(_short_error(update.error))}"
+                f": {mask_numbers_in(short_error(update.error))}"
                 if update.error
                 else f": {update.message_id}",
             )
-        if (
-            len(self.updates) >= self.options.batch_size
-            or self.loop.time() - self.last_flush >= self.options.flush_interval
-        ):
-            self.flush()
 
     def breaker(self, result: SendResult) -> None:
         """Stop on an error that would fail every row, or after too many failures in a row."""
-        reason = _stop_reason(result.error)
+        reason = stop_reason(result.error)
         if reason is not None:
             self.stop_for(reason)
         if result.outcome is Outcome.SENT:
@@ -446,14 +322,15 @@ class _Run:
         if limit and self.failures_in_a_row >= limit and not self.stop.is_set():
             self.stop_for(
                 f"{self.failures_in_a_row} sends in a row failed (the last: "
-                f"{_short_error(str(result.error))}); the API looks down or is refusing "
+                f"{short_error(str(result.error))}); the API looks down or is refusing "
                 "(--max-consecutive-failures)"
             )
 
-    def finish(self) -> None:
+    async def finish(self) -> None:
         """After send_many: rows it never took go back; rows without an answer are unknown."""
-        for item in self.ready:
-            self.updates.append(_back(item))
+        leftover = self.feed.leftover() if self.feed is not None else []
+        for item in itertools.chain(self.ready, leftover):
+            self.updates.append(back(item))
             self.counts["returned"] += 1
         self.ready.clear()
         for item in self.in_flight.values():  # only when send_many itself failed
@@ -467,7 +344,7 @@ class _Run:
                 )
             )
         self.in_flight.clear()
-        self.flush()
+        await self.flush()
 
 
 async def _grace_timer(stop: asyncio.Event, hurry: asyncio.Event, grace: float) -> None:
@@ -485,21 +362,44 @@ async def _send(sender: Sender, run: _Run, hurry: asyncio.Event) -> None:
         async with contextlib.aclosing(results):
             async for result in results:
                 run.take(result)
+                if run.due():
+                    await run.flush()
     finally:
         timer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await timer
 
 
-def _load(db: Journal, path: Path, dedupe: bool) -> tuple[int, int]:
-    """A new journal gets every row ``pending`` (first run); then (rows, duplicates)."""
-    if "rows" not in db.meta():  # a new journal (or one whose first run died here)
-        total = db.add_rows((row, recipient_key(to)) for row, to in read_recipients(path))
+def _loaded(path: Path, template: Template, campaign_id: str) -> Iterator[LoadedRow]:
+    """Every input row rendered, for a journal that stores each row's message."""
+    for row, columns in read_rows(path):
+        to = columns.get("to", "") if isinstance(columns, dict) else ""
+        try:
+            if isinstance(columns, RenderError):
+                raise columns
+            request = template.render(columns, default_tag(campaign_id, row))
+        except RenderError as exc:
+            yield LoadedRow(row, recipient_key(to), error=str(exc))
+            continue
+        yield LoadedRow(row, recipient_key(to), request=request_to_dict(request))
+
+
+async def _load(
+    db: CampaignJournal, path: Path, template: Template, dedupe: bool
+) -> tuple[int, int]:
+    """A new journal gets every row (first run); then (rows, duplicates)."""
+    meta = await db.meta()
+    if "rows" not in meta:  # a new journal (or one whose first run died here)
+        if db.stores_messages:
+            rows: Iterable[LoadedRow] = _loaded(path, template, db.campaign_id or "")
+        else:
+            rows = (LoadedRow(row, recipient_key(to)) for row, to in read_recipients(path))
+        total = await db.add_rows(rows)
     else:
-        total = int(db.meta().get("rows", "0"))
-    duplicates, _ = db.duplicates(limit=0)
+        total = int(meta.get("rows", "0"))
+    duplicates, _ = await db.duplicates(limit=0)
     if dedupe and duplicates:
-        db.skip_duplicates()
+        await db.skip_duplicates()
     return total, duplicates
 
 
@@ -519,6 +419,8 @@ async def run_campaign(
     progress: Callable[[CampaignProgress], None] | None = None,
     batch_size: int = 100,
     flush_interval: float = 0.25,
+    lease: float = 30.0,
+    on_bound: Callable[[CampaignJournal], None] | None = None,
 ) -> CampaignSummary:
     """Send one message per recipient row, journalling every row's state.
 
@@ -535,7 +437,10 @@ async def run_campaign(
     Args:
         sender: the Sender to send through (its concurrency and rate apply).
         recipients: CSV (header row, column ``to``) or JSON Lines file.
-        journal: the SQLite journal's path (created if missing).
+        journal: the SQLite journal's path (created if missing), or a PostgreSQL URL
+            (``postgresql://user:pass@host:port/dbname``): the rows are loaded into it (a
+            campaign of its own, its id the input's and template's fingerprint) and this run
+            sends as one worker; :func:`run_worker` joins from other processes.
         template: how each row becomes a message.
         resend_unknown: send ``unknown`` rows again (they may be texted twice).
         retry_failed: send again rows that failed with a 4xx answer (once the cause is fixed).
@@ -551,49 +456,110 @@ async def run_campaign(
             (every ``batch_size`` results or ``flush_interval`` seconds).
         batch_size: results written per commit at most.
         flush_interval: the longest time results wait to be written.
+        lease: PostgreSQL: seconds a worker's claim lasts unless renewed (it renews it every
+            third of that while it runs).
+        on_bound: called with the journal once it is bound to its campaign (its
+            ``campaign_id`` set), before anything is sent.
     """
     path = Path(recipients)
     digest = fingerprint(path, **template.settings())
-    options = _Options(
-        resend_unknown=resend_unknown,
-        retry_failed=retry_failed,
-        dedupe=dedupe,
-        max_consecutive_failures=max_consecutive_failures,
-        grace=grace,
-        batch_size=batch_size,
-        flush_interval=flush_interval,
-    )
+    options = _options(locals())
     stop = stop or asyncio.Event()
-    # Blocking file and database work is by design here: it is short and bounded.
-    with Journal(journal, exclusive=True) as db:
-        db.bind(digest, input=str(path.resolve()), campaign=digest[:12])  # noqa: ASYNC240
-        total, duplicates = _load(db, path, dedupe)
-        fresh = not db.runs() and not (dedupe and duplicates)
-        recovered = db.start_run()
-        run = _Run(
-            db,
-            path,
-            template,
-            digest[:12],
-            options,
-            stop,
-            progress,
-            total,
-            sender.concurrency,
-            fresh,
-        )
-        try:
-            await _send(sender, run, hurry or asyncio.Event())
-        finally:
-            run.finish()
-            if stop.is_set() and not run.stopped:
-                run.stopped.append("interrupted")
-            db.end_run(run.stopped[0] if run.stopped else "finished")
-        return _summary(run, db, recovered, duplicates)
+    # Blocking file work (and SQLite's statements) is by design here: short and bounded.
+    async with open_journal(journal, exclusive=True, lease=lease) as db:
+        await db.bind(digest, input=str(path.resolve()), campaign=digest[:12])  # noqa: ASYNC240
+        if on_bound is not None:
+            on_bound(db)
+        total, duplicates = await _load(db, path, template, dedupe)
+        fresh = not await db.runs() and not (dedupe and duplicates)
+        recovered = await db.start_run()
+        run = _Run(db, options, stop, progress, total, sender.concurrency)
+        if db.shared:
+            run.feed = _claims(db, run, options, sender.concurrency)
+        else:
+            run.feed = FileFeed(
+                db,
+                path,
+                template,
+                digest[:12],
+                fresh=fresh,
+                final=run.final,
+                skipped=run.skipped,
+                invalid=run.invalid,
+            )
+        return await _drive(sender, run, hurry, recovered, duplicates)
 
 
-def _summary(run: _Run, db: Journal, recovered: int, duplicates: int) -> CampaignSummary:
-    counts = run.counts
+async def run_worker(
+    sender: Sender,
+    journal: str,
+    *,
+    campaign: str | None = None,
+    resend_unknown: bool = False,
+    retry_failed: bool = False,
+    max_consecutive_failures: int = 50,
+    stop: asyncio.Event | None = None,
+    hurry: asyncio.Event | None = None,
+    grace: float = 10.0,
+    progress: Callable[[CampaignProgress], None] | None = None,
+    batch_size: int = 100,
+    flush_interval: float = 0.25,
+    lease: float = 30.0,
+    on_bound: Callable[[CampaignJournal], None] | None = None,
+) -> CampaignSummary:
+    """Join a campaign on a PostgreSQL journal as one more worker; returns when no row is left.
+
+    The worker claims batches of ``pending`` rows (``SELECT ... FOR UPDATE SKIP LOCKED``) under
+    a lease it renews every third of ``lease`` seconds, sends their stored messages and writes
+    each outcome. No row is sent by two workers; a worker that dies keeps its rows until its
+    lease runs out, then those it marked ``sending`` become ``unknown`` and those it never sent
+    go back to ``pending``. Rows ``failed`` for a transient reason before the worker started are
+    tried again; ``unknown`` ones only with ``resend_unknown``.
+
+    Args:
+        sender: the Sender to send through.
+        journal: the PostgreSQL URL (``postgresql://user:pass@host:port/dbname``).
+        campaign: the campaign's id (``campaign run`` prints it); None for the only one.
+        The others: as :func:`run_campaign`'s.
+    """
+    options = _options({**locals(), "dedupe": False})
+    stop = stop or asyncio.Event()
+    async with open_journal(journal, exclusive=True, lease=lease, worker=True) as db:
+        await db.use_campaign(campaign)
+        if on_bound is not None:
+            on_bound(db)
+        total = int((await db.meta()).get("rows", "0"))
+        recovered = await db.start_run()
+        run = _Run(db, options, stop, progress, total, sender.concurrency)
+        run.feed = _claims(db, run, options, sender.concurrency)
+        return await _drive(sender, run, hurry, recovered, 0)
+
+
+def _options(given: dict[str, Any]) -> _Options:
+    return _Options(**{a.name: given[a.name] for a in attrs.fields(_Options)})
+
+
+def _claims(db: CampaignJournal, run: _Run, options: _Options, concurrency: int) -> ClaimFeed:
+    rules = ClaimRules(resend_unknown=options.resend_unknown, retry_failed=options.retry_failed)
+    poll = min(max(options.lease / 6, 0.2), 2.0)
+    return ClaimFeed(db, rules, run.stop, batch=max(100, 4 * concurrency), poll=poll)
+
+
+async def _drive(
+    sender: Sender, run: _Run, hurry: asyncio.Event | None, recovered: int, duplicates: int
+) -> CampaignSummary:
+    try:
+        await _send(sender, run, hurry or asyncio.Event())
+    finally:
+        await run.finish()
+        if run.stop.is_set() and not run.stopped:
+            run.stopped.append("interrupted")
+        await run.db.end_run(run.stopped[0] if run.stopped else "finished")
+    return await _summary(run, recovered, duplicates)
+
+
+async def _summary(run: _Run, recovered: int, duplicates: int) -> CampaignSummary:
+    counts, db = run.counts, run.db
     return CampaignSummary(
         rows=run.total,
         sent=counts["sent"],
@@ -604,10 +570,10 @@ def _summary(run: _Run, db: Journal, recovered: int, duplicates: int) -> Campaig
         recovered=recovered,
         returned=counts["returned"],
         duplicates=duplicates,
-        states=db.counts(),
-        retryable=db.retryable_count(),
+        states=await db.counts(),
+        retryable=await db.retryable_count(),
         stopped=run.stopped[0] if run.stopped else None,
         elapsed=run.loop.time() - run.started,
         errors=run.errors.most_common(10),
-        unknown_since=db.last_unknown(),
+        unknown_since=await db.last_unknown(),
     )

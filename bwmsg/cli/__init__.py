@@ -1,9 +1,10 @@
 """The ``bwmsg`` command. Thin: it parses options and calls the tools that do the work.
 
-One module per command group: ``_run`` (``campaign run``), ``_inspect`` (``campaign status``,
-``campaign export``, and what the dry run prints), ``_receipts`` (``campaign receipts``,
-``campaign reconcile``), ``_send`` (``send``, ``segments``), ``_demo``, ``_simulator``; what they
-share is in ``_common`` (credentials, consoles, exit codes), ``_progress`` and ``_summary``.
+One module per command group: ``_run`` (``campaign run``), ``_worker`` (``campaign worker``),
+``_inspect`` (``campaign status``, ``campaign export``, and what the dry run prints),
+``_receipts`` (``campaign receipts``, ``campaign reconcile``), ``_send`` (``send``,
+``segments``), ``_demo``, ``_simulator``; what they share is in ``_common`` (credentials,
+consoles, exit codes), ``_progress`` and ``_summary``.
 This module only assembles them.
 """
 
@@ -17,6 +18,7 @@ from ._receipts import campaign_receipts, campaign_reconcile
 from ._run import campaign_run
 from ._send import segments_command, send
 from ._simulator import simulator
+from ._worker import campaign_worker
 
 __all__ = ["main"]
 
@@ -42,6 +44,12 @@ def _assemble(group: click.Group, *commands: click.Command) -> None:
 
 
 _assemble(
-    campaign, campaign_run, campaign_status, campaign_export, campaign_receipts, campaign_reconcile
+    campaign,
+    campaign_run,
+    campaign_worker,
+    campaign_status,
+    campaign_export,
+    campaign_receipts,
+    campaign_reconcile,
 )
 _assemble(main, campaign, demo, send, segments_command, simulator)

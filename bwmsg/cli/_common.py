@@ -6,7 +6,7 @@ import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +15,29 @@ from dotenv import dotenv_values
 from rich.console import Console
 
 from .._sender import Sender
+from .._throttle import RateLimit
 from ..callbacks import CallbackServer
-from ..campaign import Journal
+from ..campaign import CampaignJournal, Journal, JournalUrlError, UnknownCampaign, open_journal
 from ..campaign._listener import receipts_listener
+from ..campaign._sqlite_async import SqliteJournal
+from ..campaign._urls import is_database_url, redacted
 
 __all__ = [
     "EXIT_BUSY",
     "EXIT_INTERRUPTED",
     "EXIT_JOURNAL",
+    "JournalArg",
     "JournalUnusable",
+    "campaign_option",
     "console",
     "credential_options",
+    "hide_url_passwords",
     "listen_address",
     "listen_problem",
+    "opened",
     "parse_listen",
     "pop_credentials",
+    "rate_limit",
     "reading",
     "sender_from",
     "start_listener",
@@ -80,6 +88,77 @@ def reading(journal: Path) -> Iterator[Journal]:
             yield db
     except (OSError, sqlite3.Error) as exc:
         raise journal_problem(journal, exc) from None
+
+
+class JournalArg(click.ParamType[Any]):
+    """A journal: a SQLite file's path (a :class:`Path`) or a PostgreSQL URL (kept a string).
+    ``exists`` requires the file (a URL is checked when it is connected)."""
+
+    name = "PATH|URL"
+
+    def __init__(self, *, exists: bool = False) -> None:
+        self.exists = exists
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path) or not is_database_url(value):
+            path = Path(value)
+            if self.exists and not path.is_file():
+                self.fail(f"no journal file {path} (a path, or postgresql://user@host/db)", param)
+            return path
+        return str(value)
+
+
+def campaign_option(func: Any) -> Any:
+    """``--campaign ID``: which campaign of a PostgreSQL journal (default: the only one)."""
+    return click.option(
+        "--campaign",
+        default=None,
+        metavar="ID",
+        help="PostgreSQL journal: the campaign's id (campaign run prints it; default: the "
+        "only one).",
+    )(func)
+
+
+def hide_url_passwords(argv: list[str]) -> None:
+    """Replace the password of every journal URL in ``argv`` by ``...`` (in place), so that no
+    resume command, holder or log line this process prints shows it."""
+    for i, arg in enumerate(argv):
+        for prefix in ("", "--journal="):
+            if arg.startswith(prefix) and is_database_url(arg[len(prefix) :]):
+                argv[i] = prefix + redacted(arg[len(prefix) :])
+
+
+def rate_limit(rate: float | None, redis: str | None) -> RateLimit | None:
+    """``--rate`` (and ``--redis``: one budget shared through Redis) as a RateLimit."""
+    if redis and rate is None:
+        raise click.UsageError(
+            "--redis shares a rate limit: give --rate N too (segments per second for every "
+            "sender using that Redis)"
+        )
+    if rate is None:
+        return None
+    try:
+        return RateLimit(rate, redis_url=redis) if redis else RateLimit(rate)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@contextlib.asynccontextmanager
+async def opened(journal: Path | str, campaign: str | None) -> AsyncIterator[CampaignJournal]:
+    """``journal`` opened to read, behind the async interface, bound to its campaign; its
+    failures as one line (exit status 3; a campaign that is not there: a usage error)."""
+    if isinstance(journal, Path):
+        with reading(journal) as db:
+            yield SqliteJournal.wrapping(db)
+        return
+    try:
+        async with open_journal(journal, readonly=True) as shared:
+            await shared.use_campaign(campaign)
+            yield shared
+    except UnknownCampaign as exc:
+        raise click.UsageError(str(exc)) from None
+    except JournalUrlError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def console(stderr: bool = False) -> Console:
@@ -179,7 +258,11 @@ def listen_problem(flag: str, host: str, port: int, exc: OSError) -> click.Usage
 
 
 async def start_listener(
-    stack: contextlib.AsyncExitStack, flag: str, journal: Path, address: tuple[str, int], **kw: Any
+    stack: contextlib.AsyncExitStack,
+    flag: str,
+    journal: Path | str,
+    address: tuple[str, int],
+    **kw: Any,
 ) -> CallbackServer:
     """Start a receipts listener on ``address`` inside ``stack``; an address it cannot listen
     on is a usage error naming ``flag``."""

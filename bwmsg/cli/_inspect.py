@@ -12,17 +12,18 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .. import _loop
 from .._printable import printable
 from .._privacy import masked
-from ..campaign import DryRunReport, Journal
-from ._common import console, reading
+from ..campaign import CampaignJournal, DryRunReport
+from ._common import JournalArg, campaign_option, console, opened
 
 __all__ = [
     "campaign_export",
@@ -30,6 +31,7 @@ __all__ = [
     "guard_cell",
     "print_dry_run",
     "print_receipts",
+    "read_status",
     "when",
 ]
 
@@ -41,6 +43,24 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _E164_LIST = re.compile(r"\+[1-9][0-9]{0,14}(?:;\+[1-9][0-9]{0,14})*")
 _SHOWN_INVALID = 20  # reasons printed by a dry run
 _SHOWN_DUPLICATES = 10  # "row 7 repeats row 3" lines printed by a dry run
+# The export's fields, and the journal column each comes from.
+_EXPORT_COLUMNS = {
+    "row": "row",
+    "to": "recipients",
+    "from": "sender",
+    "state": "state",
+    "message_id": "message_id",
+    "error": "error",
+    "status": "status",
+    "attempts": "attempts",
+    "segments": "segments",
+    "encoding": "encoding",
+    "updated": "updated",
+    "receipt": "receipt",
+    "receipt_code": "receipt_code",
+    "receipt_description": "receipt_description",
+}
+_EXPORT_FIELDS = list(_EXPORT_COLUMNS)
 
 
 def _rows(count: int, kind: str = "") -> str:
@@ -154,69 +174,92 @@ def _output(path: Path) -> IO[str]:
         ) from None
 
 
-def _status_json(db: Journal) -> dict[str, object]:
+async def _status(db: CampaignJournal) -> dict[str, Any]:
+    """Everything status prints, read through the journal's async interface."""
+    return {
+        "meta": await db.meta(),
+        "rows": await db.counts(),
+        "segments_sent": await db.sent_segments(),
+        "retryable": await db.retryable_count(),
+        "receipts": await db.receipt_counts(),
+        "receipt_failures": await db.receipt_failures(),
+        "runs": await db.runs(),
+        "errors": await db.top_errors(10),
+    }
+
+
+def _status_json(found: dict[str, Any]) -> dict[str, object]:
     """What ``status --json`` prints: stable keys, times in UTC ISO 8601."""
-    meta = db.meta()
+    meta = found["meta"]
     return {
         "campaign": meta.get("campaign"),
         "input": meta.get("input"),
-        "rows": db.counts(),
-        "segments_sent": db.sent_segments(),
-        "retryable": db.retryable_count(),
-        "receipts": db.receipt_counts(),
+        "rows": found["rows"],
+        "segments_sent": found["segments_sent"],
+        "retryable": found["retryable"],
+        "receipts": found["receipts"],
         "runs": [
             {"started": _iso(start), "ended": _iso(end), "result": result}
-            for start, end, result in db.runs()
+            for start, end, result in found["runs"]
         ],
         "errors": [
             {"state": state, "status": status, "error": error, "rows": count}
-            for state, status, error, count in db.top_errors(10)
+            for state, status, error, count in found["errors"]
         ],
     }
 
 
+async def read_status(journal: Path | str, campaign: str | None) -> tuple[str, dict[str, Any]]:
+    """(where the journal is, for an operator; what status prints) of ``journal``."""
+    async with opened(journal, campaign) as db:
+        return db.where, await _status(db)
+
+
 @click.command("status")
-@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("journal", type=JournalArg(exists=True))
+@campaign_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
-def campaign_status(journal: Path, as_json: bool) -> None:
-    """Counts by state, segments, errors, start, end and rate of a campaign's JOURNAL."""
+def campaign_status(journal: Path | str, campaign: str | None, as_json: bool) -> None:
+    """Counts by state, segments, errors, start, end and rate of a campaign's JOURNAL (a SQLite
+    file or a PostgreSQL URL)."""
     out = console()
-    with reading(journal) as db:
-        if as_json:
-            click.echo(json.dumps(_status_json(db), ensure_ascii=False))
-            return
-        meta = db.meta()
-        counts = db.counts()
-        segs = db.sent_segments()
-        errors = db.top_errors(10)
-        retryable = db.retryable_count()
-        runs = db.runs()
-    table = Table(title=f"Campaign {meta.get('campaign', '?')} ({journal})")
+    where, found = _loop.run(read_status(journal, campaign))
+    if as_json:
+        click.echo(json.dumps(_status_json(found), ensure_ascii=False))
+        return
+    meta, counts, runs = found["meta"], found["rows"], found["runs"]
+    table = Table(title=f"Campaign {meta.get('campaign', '?')} ({where})")
     table.add_column("state")
     table.add_column("rows", justify="right")
     for state, count in counts.items():
         table.add_row(state, f"{count:,}")
     table.add_row("in all", f"{sum(counts.values()):,}")
     out.print(table)
+    out.print(f"campaign id: {meta.get('campaign', '?')}")
     out.print(f"input: {meta.get('input', '?')}")
-    out.print(f"segments sent: {segs:,}")
-    if retryable:
-        out.print(f"failed rows a rerun would try again: {retryable:,}")
+    out.print(f"segments sent: {found['segments_sent']:,}")
+    if found["retryable"]:
+        out.print(f"failed rows a rerun would try again: {found['retryable']:,}")
     if runs:
-        first, last = runs[0][0], runs[-1][1] or runs[-1][0]
-        busy = sum((end or start) - start for start, end, _ in runs)
-        rate = counts.get("sent", 0) / busy if busy > 0 else 0.0
-        out.print(
-            f"runs: {len(runs)}; first started {when(first)}; last ended {when(last)} "
-            f"({runs[-1][2] or 'running or killed'}); {rate:,.0f} sent/s while running"
-        )
-    if errors:
+        _print_runs(out, runs, counts)
+    if found["errors"]:
         out.print("errors:")
-        for state, status, error, count in errors:
+        for state, status, error, count in found["errors"]:
             first_line = error.splitlines()[0] if error else ""
             out.print(f"  {count:>7,}  {state:<8} {status or '':>4}  {first_line}")
-    with reading(journal) as db:
-        print_receipts(out, db)
+    print_receipts(out, found["receipts"], found["receipt_failures"])
+
+
+def _print_runs(
+    out: Console, runs: list[tuple[float, float | None, str | None]], counts: dict[str, int]
+) -> None:
+    first, last = runs[0][0], runs[-1][1] or runs[-1][0]
+    busy = sum((end or start) - start for start, end, _ in runs)
+    rate = counts.get("sent", 0) / busy if busy > 0 else 0.0
+    out.print(
+        f"runs: {len(runs)}; first started {when(first)}; last ended {when(last)} "
+        f"({runs[-1][2] or 'running or killed'}); {rate:,.0f} sent/s while running"
+    )
 
 
 def when(stamp: float) -> str:
@@ -247,7 +290,8 @@ def guard_cell(value: object) -> object:
 
 
 @click.command("export")
-@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("journal", type=JournalArg(exists=True))
+@campaign_option
 @click.option(
     "--format",
     "fmt",
@@ -269,62 +313,40 @@ def guard_cell(value: object) -> object:
     help="CSV: do not neutralise cells a spreadsheet would run as formulas (E.164 numbers are "
     "written as they are either way).",
 )
-def campaign_export(journal: Path, fmt: str, output: Path | None, raw: bool) -> None:
+def campaign_export(
+    journal: Path | str, campaign: str | None, fmt: str, output: Path | None, raw: bool
+) -> None:
     """One record per row of JOURNAL: row, to, state, message_id, error, attempts, receipt..."""
-    fields = [
-        "row",
-        "to",
-        "from",
-        "state",
-        "message_id",
-        "error",
-        "status",
-        "attempts",
-        "segments",
-        "encoding",
-        "updated",
-        "receipt",
-        "receipt_code",
-        "receipt_description",
-    ]
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(_output(output)) if output is not None else sys.stdout
-        db = stack.enter_context(reading(journal))
+        _loop.run(_export(journal, campaign, handle, fmt, raw))
+
+
+async def _export(
+    journal: Path | str, campaign: str | None, handle: IO[str], fmt: str, raw: bool
+) -> None:
+    async with opened(journal, campaign) as db:
         writer = csv.writer(handle) if fmt == "csv" else None
         if writer is not None:
-            writer.writerow(fields)
-        for r in db.rows():
-            record = {
-                "row": r["row"],
-                "to": r["recipients"],
-                "from": r["sender"],
-                "state": r["state"],
-                "message_id": r["message_id"],
-                "error": r["error"],
-                "status": r["status"],
-                "attempts": r["attempts"],
-                "segments": r["segments"],
-                "encoding": r["encoding"],
-                "updated": _iso(r["updated"]),
-                "receipt": r["receipt"],
-                "receipt_code": r["receipt_code"],
-                "receipt_description": r["receipt_description"],
-            }
+            writer.writerow(_EXPORT_FIELDS)
+        async for r in db.rows():
+            record = {field: r[column] for field, column in _EXPORT_COLUMNS.items()}
+            record["updated"] = _iso(r["updated"])
             if writer is not None:
-                values = [record[f] for f in fields]
+                values = [record[f] for f in _EXPORT_FIELDS]
                 writer.writerow(values if raw else [guard_cell(v) for v in values])
             else:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def print_receipts(out: Console, db: Journal) -> None:
+def print_receipts(
+    out: Console, receipts: dict[str, int], failures: list[tuple[int | None, str, int]]
+) -> None:
     """Delivered / failed / awaiting receipt, and the failure codes in words."""
-    receipts = db.receipt_counts()
     out.print(
         f"receipts: delivered {receipts['delivered']:,}, failed {receipts['failed']:,}, "
         f"awaiting receipt {receipts['awaiting']:,}"
     )
-    failures = db.receipt_failures()
     if failures:
         out.print("delivery failures:")
         for code, words, count in failures:

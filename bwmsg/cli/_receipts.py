@@ -16,14 +16,17 @@ import click
 
 from .. import _loop
 from .._errors import BwmsgError
-from ..campaign import Journal, JournalBusy, reconcile
+from ..campaign import JournalBusy, JournalUrlError, UnknownCampaign, reconcile
 from ..campaign._listener import Settling, arm_when_sent
 from ..campaign._reconcile import MARGIN
 from ._common import (
     EXIT_BUSY,
+    JournalArg,
+    campaign_option,
     console,
     credential_options,
     listen_address,
+    opened,
     pop_credentials,
     sender_from,
     start_listener,
@@ -61,7 +64,8 @@ def _receiver_options(prefix: str) -> Callable[[Any], Any]:
 
 
 @click.command("receipts")
-@click.argument("journal", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("journal", type=JournalArg())
+@campaign_option
 @click.option(
     "--listen",
     required=True,
@@ -73,7 +77,8 @@ def _receiver_options(prefix: str) -> Callable[[Any], Any]:
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--until-settled", is_flag=True, help="Stop once no sent row awaits a receipt.")
 def campaign_receipts(
-    journal: Path,
+    journal: Path | str,
+    campaign: str | None,
     listen: tuple[str, int],
     callback_path: str,
     callback_username: str | None,
@@ -109,13 +114,16 @@ def campaign_receipts(
                 username=callback_username,
                 password=callback_password,
                 on_event=settling,
+                campaign=campaign,
             )
             out.print(f"listening for callbacks on {server.url}", highlight=False)
-            if not journal.exists():  # noqa: ASYNC240
+            if isinstance(journal, Path) and not journal.exists():  # noqa: ASYNC240
                 out.print(f"{journal} does not exist yet: waiting for campaign run to make it")
             waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(done.wait())]
             if until_settled:
-                waits.append(asyncio.ensure_future(arm_when_sent(settling, journal)))
+                waits.append(
+                    asyncio.ensure_future(arm_when_sent(settling, journal, campaign=campaign))
+                )
                 waits.append(asyncio.ensure_future(settling.settled.wait()))
             try:
                 # Until a stop, or settled (arming alone ends nothing).
@@ -127,15 +135,16 @@ def campaign_receipts(
                     wait.cancel()
             received = server.receiver.received
         out.print(f"{received:,} events received")
-        if journal.exists():  # noqa: ASYNC240
-            with Journal(journal) as db:
-                print_receipts(out, db)
+        if not isinstance(journal, Path) or journal.exists():  # noqa: ASYNC240
+            async with opened(journal, campaign) as db:
+                print_receipts(out, await db.receipt_counts(), await db.receipt_failures())
 
     _loop.run(go())
 
 
 @click.command("reconcile")
-@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("journal", type=JournalArg(exists=True))
+@campaign_option
 @click.option(
     "--margin",
     type=float,
@@ -144,7 +153,9 @@ def campaign_receipts(
     help="Seconds searched before and after each row's send.",
 )
 @credential_options
-def campaign_reconcile(journal: Path, margin: float, **kwargs: Any) -> None:
+def campaign_reconcile(
+    journal: Path | str, campaign: str | None, margin: float, **kwargs: Any
+) -> None:
     """Look up every `unknown` row of JOURNAL at Bandwidth and settle it.
 
     Found: `sent` with its message id. Not found once its search window has closed: safe to
@@ -156,13 +167,17 @@ def campaign_reconcile(journal: Path, margin: float, **kwargs: Any) -> None:
 
     async def go() -> Any:
         async with sender:
-            return await reconcile(sender, journal, margin=margin)
+            return await reconcile(sender, journal, campaign=campaign, margin=margin)
 
     try:
         summary = _loop.run(go())
     except JournalBusy as exc:  # before BwmsgError: it is one
         console(stderr=True).print(f"error: {exc}")
         sys.exit(EXIT_BUSY)
+    except UnknownCampaign as exc:
+        raise click.UsageError(str(exc)) from None
+    except JournalUrlError as exc:
+        raise click.ClickException(str(exc)) from None
     except BwmsgError as exc:
         raise click.ClickException(f"looking messages up failed: {exc}") from None
     out.print(

@@ -12,8 +12,9 @@ import resource
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from rich.console import Console
@@ -23,30 +24,37 @@ from yarl import URL
 from .. import _loop
 from .._retry import RetryPolicy
 from .._sender import DEFAULT_BASE_URL, Sender
-from .._throttle import RateLimit
 from ..campaign import (
+    CampaignJournal,
     InputError,
-    Journal,
     JournalBusy,
     JournalMismatch,
+    JournalUrlError,
     PreflightError,
     Template,
+    UnknownCampaign,
     dry_run,
+    open_journal,
     preflight,
     run_campaign,
+    run_worker,
 )
 from ..campaign._input import read_text_template
 from ..campaign._listener import Settling
 from ..campaign._numbers import check_country
+from ..campaign._urls import redacted
 from ._common import (
     EXIT_BUSY,
     EXIT_INTERRUPTED,
     EXIT_JOURNAL,
+    JournalArg,
     console,
     credential_options,
+    hide_url_passwords,
     journal_problem,
     listen_address,
     pop_credentials,
+    rate_limit,
     sender_from,
     start_listener,
 )
@@ -54,7 +62,14 @@ from ._inspect import print_dry_run
 from ._progress import Display
 from ._summary import report
 
-__all__ = ["campaign_run"]
+__all__ = [
+    "RUN_OPTIONS",
+    "campaign_run",
+    "run_guarded",
+    "run_journal",
+    "sending_options",
+    "sending_sender",
+]
 
 
 def _template(kwargs: dict[str, Any], application_id: str | None) -> Template:
@@ -98,12 +113,101 @@ def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | No
     return value
 
 
+def sending_options(func: Any) -> Any:
+    """The options ``campaign run`` and ``campaign worker`` share: how fast, how many at once,
+    retries, the stop's grace, and which rows besides pending are sent."""
+    options = [
+        click.option(
+            "--rate",
+            type=float,
+            default=None,
+            callback=_positive_rate,
+            help="Client-side limit, segments per second (> 0).",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            default=50,
+            show_default=True,
+            help="Requests in flight at once.",
+        ),
+        click.option(
+            "--max-attempts",
+            type=click.IntRange(min=1),
+            default=5,
+            show_default=True,
+            help="Attempts per message, the first included.",
+        ),
+        click.option(
+            "--retry-delay",
+            type=click.FloatRange(min=0),
+            default=0.5,
+            show_default=True,
+            help="First backoff in seconds (doubles per attempt, with jitter).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=30.0,
+            show_default=True,
+            help="Seconds one attempt may take before its message counts as unknown.",
+        ),
+        click.option(
+            "--grace",
+            type=click.FloatRange(min=0),
+            default=10.0,
+            show_default=True,
+            help="On Ctrl-C/SIGTERM, seconds requests in flight may take to be answered.",
+        ),
+        click.option(
+            "--max-consecutive-failures",
+            type=click.IntRange(min=0),
+            default=50,
+            show_default=True,
+            help="Stop after this many sends in a row failed (0: never); untried rows stay "
+            "pending.",
+        ),
+        click.option(
+            "--resend-unknown",
+            is_flag=True,
+            help="Send rows whose outcome is unknown again (they may be texted twice).",
+        ),
+        click.option(
+            "--retry-failed",
+            is_flag=True,
+            help="Send again rows that failed with a 4xx answer (once you fixed the cause).",
+        ),
+        click.option(
+            "--redis",
+            envvar="BWMSG_REDIS_URL",
+            default=None,
+            metavar="URL",
+            help="Share --rate through Redis with every sender of the account (redis://host:port)"
+            " [BWMSG_REDIS_URL; needs bwmsg[redis]].",
+        ),
+        click.option(
+            "--lease",
+            type=click.FloatRange(min=1),
+            default=30.0,
+            show_default=True,
+            help="PostgreSQL journal: seconds a worker's claim on its rows lasts unless renewed "
+            "(renewed every third of it); a dead worker's rows come back after it.",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @click.command("run")
 @click.argument("recipients", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite journal: created if missing, resumed if present. Required, but for --dry-run.",
+    type=JournalArg(),
+    help="SQLite journal (created if missing, resumed if present), or a PostgreSQL URL "
+    "postgresql://user:pass@host:port/db that campaign worker processes join. Required, but "
+    "for --dry-run.",
 )
 @click.option("--from", "from_", default=None, help="Sending number for rows without 'from'.")
 @click.option("--text", default=None, help="Message template, e.g. 'Hi {name}'.")
@@ -114,65 +218,7 @@ def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | No
 )
 @click.option("--media", multiple=True, help="Media URL (template); repeat for several.")
 @click.option("--tag", default=None, help="Tag template (default: campaign and row, no PII).")
-@click.option(
-    "--rate",
-    type=float,
-    default=None,
-    callback=_positive_rate,
-    help="Client-side limit, segments per second (> 0).",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="Requests in flight at once.",
-)
-@click.option(
-    "--max-attempts",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Attempts per message, the first included.",
-)
-@click.option(
-    "--retry-delay",
-    type=click.FloatRange(min=0),
-    default=0.5,
-    show_default=True,
-    help="First backoff in seconds (doubles per attempt, with jitter).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds one attempt may take before its message counts as unknown.",
-)
-@click.option(
-    "--grace",
-    type=click.FloatRange(min=0),
-    default=10.0,
-    show_default=True,
-    help="On Ctrl-C/SIGTERM, seconds requests in flight may take to be answered.",
-)
-@click.option(
-    "--max-consecutive-failures",
-    type=click.IntRange(min=0),
-    default=50,
-    show_default=True,
-    help="Stop after this many sends in a row failed (0: never); untried rows stay pending.",
-)
-@click.option(
-    "--resend-unknown",
-    is_flag=True,
-    help="Send rows whose outcome is unknown again (they may be texted twice).",
-)
-@click.option(
-    "--retry-failed",
-    is_flag=True,
-    help="Send again rows that failed with a 4xx answer (once you fixed the cause).",
-)
+@sending_options
 @click.option(
     "--dedupe", is_flag=True, help="Skip rows whose recipients an earlier row already has."
 )
@@ -191,7 +237,6 @@ def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | No
     "pasted text is not sent as UCS-2 (70 characters a segment instead of 160).",
 )
 @click.option("--dry-run", is_flag=True, help="Send nothing; print what it would cost.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option(
     "--receipts",
     metavar="HOST:PORT",
@@ -240,45 +285,57 @@ def campaign_run(**kwargs: Any) -> None:
     if kwargs["journal"] is None:
         raise click.UsageError("--journal PATH is required (it records every row's state)")
     _check_settings(creds, kwargs["concurrency"])
+    sender = sending_sender(creds, kwargs)
+    options = {name: kwargs[name] for name in RUN_OPTIONS}
+    options["dedupe"] = kwargs["dedupe"]
+    hide_url_passwords(sys.argv)
+    go = run_journal(
+        sender,
+        kwargs["journal"],
+        options,
+        kwargs["quiet"],
+        out,
+        (kwargs["receipts"], kwargs["receipts_wait"]) if kwargs["receipts"] else None,
+        recipients=recipients,
+        template=template,
+    )
+    sys.exit(run_guarded(go))
+
+
+# The options of run_campaign (and run_worker) the command passes on as they are.
+RUN_OPTIONS = (
+    "resend_unknown",
+    "retry_failed",
+    "max_consecutive_failures",
+    "grace",
+    "lease",
+)
+
+
+def sending_sender(creds: dict[str, Any], kwargs: dict[str, Any]) -> Sender:
+    """The Sender the sending options describe (a usage error for a wrong one)."""
+    rate = rate_limit(kwargs["rate"], kwargs["redis"])
     try:
-        rate = RateLimit(kwargs["rate"]) if kwargs["rate"] is not None else None
         retry = RetryPolicy(max_attempts=kwargs["max_attempts"], base_delay=kwargs["retry_delay"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    sender = sender_from(
+    return sender_from(
         creds,
         concurrency=kwargs["concurrency"],
         rate=rate,
         retry=retry,
         timeout=kwargs["timeout"],
     )
-    options = {
-        name: kwargs[name]
-        for name in (
-            "resend_unknown",
-            "retry_failed",
-            "dedupe",
-            "max_consecutive_failures",
-            "grace",
-        )
-    }
+
+
+def run_guarded(go: Coroutine[Any, Any, int]) -> int:
+    """Run the command's coroutine; an interrupt before its handlers were in place sent
+    nothing."""
     try:
-        code = _loop.run(
-            _run(
-                sender,
-                recipients,
-                kwargs["journal"],
-                template,
-                options,
-                kwargs["quiet"],
-                out,
-                (kwargs["receipts"], kwargs["receipts_wait"]) if kwargs["receipts"] else None,
-            )
-        )
-    except KeyboardInterrupt:  # before the run's own handlers were in place: nothing was sent
+        return _loop.run(go)
+    except KeyboardInterrupt:
         console(stderr=True).print("interrupted before anything was sent")
-        code = EXIT_INTERRUPTED
-    sys.exit(code)
+        return EXIT_INTERRUPTED
 
 
 def _dry_run(out: Console, recipients: Path, template: Template) -> None:
@@ -368,20 +425,36 @@ class _Signals:
                 loop.remove_signal_handler(signum)
 
 
-async def _run(
+def _announce(out: Console, quiet: bool) -> Callable[[CampaignJournal], None]:
+    def bound(db: CampaignJournal) -> None:
+        if db.shared:
+            out.print(
+                f"campaign {db.campaign_id} in {db.where}: more workers join with bwmsg campaign "
+                f"worker --journal URL --campaign {db.campaign_id}",
+                soft_wrap=True,
+            )
+
+    return bound
+
+
+async def run_journal(
     sender: Sender,
-    recipients: Path,
-    journal: Path,
-    template: Template,
+    journal: Path | str,
     options: dict[str, Any],
     quiet: bool,
     out: Console,
     receipts: tuple[tuple[str, int], float] | None = None,
+    *,
+    recipients: Path | None = None,
+    template: Template | None = None,
+    campaign: str | None = None,
 ) -> int:
+    """``campaign run`` (``recipients`` and ``template`` given) or ``campaign worker``."""
     stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = _Signals(stop, hurry, options["grace"])
     signals.install(loop)
+    where = redacted(journal)
     try:
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(sender)
@@ -395,43 +468,53 @@ async def _run(
                     username=os.environ.get("BW_CALLBACK_USERNAME") or None,
                     password=os.environ.get("BW_CALLBACK_PASSWORD") or None,
                     on_event=settling,
+                    campaign=campaign,
                 )
+            common = {
+                "stop": stop,
+                "hurry": hurry,
+                "on_bound": _announce(out, quiet),
+                **options,
+            }
             with Display(quiet) as display:
-                summary = await run_campaign(
-                    sender,
-                    recipients,
-                    journal,
-                    template,
-                    stop=stop,
-                    hurry=hurry,
-                    progress=display,
-                    **options,
-                )
+                if recipients is not None and template is not None:
+                    summary = await run_campaign(
+                        sender, recipients, journal, template, progress=display, **common
+                    )
+                else:
+                    summary = await run_worker(
+                        sender, str(journal), campaign=campaign, progress=display, **common
+                    )
             interrupted = bool(signals.seen)
             if receipts and summary.sent and not interrupted:
                 await _await_receipts(settling, journal, receipts[1], stop, out)
     except JournalBusy as exc:
         console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return EXIT_BUSY
-    except (JournalMismatch, InputError) as exc:
+    except (JournalMismatch, InputError, UnknownCampaign) as exc:
         console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 1
+    except JournalUrlError as exc:
+        console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        return EXIT_JOURNAL
     except (OSError, sqlite3.Error) as exc:  # the journal's file or disk
+        assert isinstance(journal, Path)
         problem = journal_problem(journal, exc).message
         console(stderr=True).print(f"[red]error:[/red] {escape(problem)}", soft_wrap=True)
         return EXIT_JOURNAL
     finally:
         signals.remove(loop)
-    return report(out, summary, journal, interrupted=interrupted)
+    # print_summary only puts the journal in text: a URL is shown without its password.
+    return report(out, summary, cast(Path, where), interrupted=interrupted)
 
 
 async def _await_receipts(
-    settling: Settling, journal: Path, wait: float, stop: asyncio.Event, out: Console
+    settling: Settling, journal: Path | str, wait: float, stop: asyncio.Event, out: Console
 ) -> None:
     """Keep the listener open until every sent row has its receipt, ``wait`` seconds have
     passed, or a Ctrl-C (``stop``)."""
-    with Journal(journal) as db:
-        left = settling.arm(db)
+    async with open_journal(journal) as db:
+        left = await settling.arm(db)
     if not left or not wait:
         return
     out.print(f"waiting up to {wait:g}s for {left:,} receipts (Ctrl-C to stop waiting)")
@@ -441,8 +524,8 @@ async def _await_receipts(
     finally:
         for future in waits:
             future.cancel()
-    with Journal(journal) as db:
-        counts = db.receipt_counts()
+    async with open_journal(journal) as db:
+        counts = await db.receipt_counts()
     out.print(
         f"receipts: {counts['delivered']:,} delivered, {counts['failed']:,} failed, "
         f"{counts['awaiting']:,} still awaited (bwmsg campaign receipts keeps listening)"
