@@ -2,9 +2,9 @@
 
 One module per command group: ``_run`` (``campaign run``), ``_worker`` (``campaign worker``),
 ``_inspect`` (``campaign status``, ``campaign export``, and what the dry run prints),
-``_receipts`` (``campaign receipts``, ``campaign reconcile``), ``_send`` (``send``,
-``segments``), ``_demo``, ``_simulator``; what they share is in ``_common`` (credentials,
-consoles, exit codes), ``_progress`` and ``_summary``.
+``_receipts`` (``campaign receipts``, ``campaign reconcile``), ``_optouts`` (``opt-outs``),
+``_send`` (``send``, ``segments``), ``_demo``, ``_simulator``; what they share is in
+``_common`` (credentials, consoles, exit codes), ``_progress`` and ``_summary``.
 This module only assembles them.
 """
 
@@ -14,6 +14,7 @@ import click
 
 from ._demo import demo
 from ._inspect import campaign_export, campaign_status
+from ._optouts import opt_outs
 from ._receipts import campaign_receipts, campaign_reconcile
 from ._run import campaign_run
 from ._send import segments_command, send
@@ -52,4 +53,4 @@ _assemble(
     campaign_receipts,
     campaign_reconcile,
 )
-_assemble(main, campaign, demo, send, segments_command, simulator)
+_assemble(main, campaign, opt_outs, demo, send, segments_command, simulator)
