@@ -31,7 +31,7 @@ from .._lifecycle import Lifecycle, warn_if_open
 from .._serve import serve
 from ._callbacks import CallbackPoster, Callbacks
 from ._faults import Faults
-from ._inbound import inbound_event
+from ._inbound import INBOUND_PATH, add_inbound_route, inbound_event
 from ._list import list_filter, list_items
 from ._media import MAX_MEDIA_BYTES, MediaStore, MediaUpload
 from ._records import AcceptedMessage, AccountQueue, TokenRequest
@@ -145,7 +145,9 @@ class Simulator:
     endpoints: PUT (the file's ``Content-Type``, at most 3.5 MB) answers 204, GET the same
     bytes with that content type, DELETE 204; an absent file is 404. Every upload is in
     :attr:`uploads`, what is stored now in :attr:`media`. :meth:`inbound` posts a
-    ``message-received`` callback, as if someone had texted one of the account's numbers.
+    ``message-received`` callback, as if someone had texted one of the account's numbers;
+    ``POST /simulator/inbound`` (the simulator's own path, with its credentials; see
+    :attr:`inbound_url`) does the same from another process.
     """
 
     def __init__(
@@ -342,6 +344,7 @@ class Simulator:
         app.router.add_get("/api/v2/users/{account_id}/messages", self._handle_list)
         app.router.add_get("/v2/users/{account_id}/messages", self._handle_list)
         self._media.add_routes(app, self._unauthorized)
+        add_inbound_route(app, self._unauthorized, self._post_inbound)
         return app
 
     async def start(self) -> None:
@@ -478,6 +481,20 @@ class Simulator:
             raise RuntimeError("the simulator is not running: use it as `async with Simulator()`")
         await self._poster.post([event])
         return event
+
+    @property
+    def inbound_url(self) -> str:
+        """The simulator's own endpoint that plays an inbound message:
+        ``http://host:port/simulator/inbound``. POST it a JSON body ``{"from", "to", "text",
+        "media"}`` (with the simulator's credentials) and it posts that ``message-received``
+        callback, as :meth:`inbound` does; it answers 202 with the event once queued."""
+        return self.base_url[: -len("/api/v2")] + INBOUND_PATH
+
+    def _post_inbound(self, event: dict[str, Any]) -> bool:
+        if self._poster is None or self._callbacks is None:
+            return False
+        self._poster.post([event])
+        return True
 
     async def callbacks_done(self) -> None:
         """Wait until every callback queued so far was posted (or given up)."""

@@ -21,7 +21,7 @@ from bwmsg.callbacks import (
     parse_events,
 )
 from bwmsg.simulator import Callbacks, Simulator
-from tests.senders import simulator_sender
+from tests.senders import AUTH, simulator_sender
 
 
 class Receiver:
@@ -181,3 +181,55 @@ async def test_status_callbacks_still_flow(receiver: Receiver) -> None:
         await sim.callbacks_done()
     types = sorted(str(event.type) for body in receiver.bodies for event in parse_events(body))
     assert types == ["message-delivered", "message-received", "message-sending"]
+
+
+async def test_http_endpoint_posts_the_callback(receiver: Receiver) -> None:
+    """POST /simulator/inbound (with the simulator's credentials) queues the same event: 202."""
+    async with (
+        Simulator(callbacks=Callbacks(url=receiver.url)) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        body = {"from": "+19195551212", "to": "+19195550000", "text": "STOP"}
+        async with http.post(sim.inbound_url, json=body, headers=AUTH) as response:
+            assert response.status == 202
+            answered = await response.json()
+        await sim.callbacks_done()
+        assert sim.delivered_callbacks == [[answered]]
+    [event] = parse_events(receiver.bodies[0])
+    assert isinstance(event, InboundCallback)
+    assert (event.message.from_, event.message.text) == ("+19195551212", "STOP")
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        ({"from": "+19195551212", "to": "+19195550000", "text": "x"}, {}, 401),
+        ({"from": "+19195551212", "text": "x"}, AUTH, 400),
+        ({"from": "+19195551212", "to": "+19195550000", "text": "x", "oops": 1}, AUTH, 400),
+        ({"from": "+19195551212", "to": "+19195550000", "media": "u"}, AUTH, 400),
+        ([1, 2], AUTH, 400),
+    ],
+)
+async def test_http_endpoint_refusals(
+    receiver: Receiver, body: Any, headers: dict[str, str], status: int
+) -> None:
+    """No credentials: 401; a body that cannot make an inbound message: 400; nothing posted."""
+    async with (
+        Simulator(callbacks=Callbacks(url=receiver.url)) as sim,
+        aiohttp.ClientSession() as http,
+        http.post(sim.inbound_url, json=body, headers=headers) as response,
+    ):
+        assert response.status == status
+        await sim.callbacks_done()
+    assert receiver.bodies == []
+
+
+async def test_http_endpoint_without_callbacks_is_409() -> None:
+    """No Callbacks set: 409, there is nowhere to post."""
+    body = {"from": "+19195551212", "to": "+19195550000", "text": "x"}
+    async with (
+        Simulator() as sim,
+        aiohttp.ClientSession() as http,
+        http.post(sim.inbound_url, json=body, headers=AUTH) as response,
+    ):
+        assert response.status == 409
