@@ -22,23 +22,22 @@ from bwmsg.campaign import Journal
 from bwmsg.simulator import Simulator
 
 
-def write_csv(path: Path, n: int, bad: tuple[int, ...] = ()) -> Path:
-    """A recipients file of ``n`` rows (to, name); rows in ``bad`` get an invalid number."""
+def write_table(path: Path, rows: list[list[str]]) -> Path:
+    """``rows`` (the header first) as a UTF-8 CSV file, quoted as Excel would."""
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["to", "name"])
-        for i in range(n):
-            writer.writerow(["555-0000" if i in bad else f"+1919{i:07d}", f"Person {i}"])
+        csv.writer(handle).writerows(rows)
     return path
 
 
 def write_rows(path: Path, rows: list[list[str]]) -> Path:
     """A CSV file with a ``to,name`` header and ``rows``."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["to", "name"])
-        writer.writerows(rows)
-    return path
+    return write_table(path, [["to", "name"], *rows])
+
+
+def write_csv(path: Path, n: int, bad: tuple[int, ...] = ()) -> Path:
+    """A recipients file of ``n`` rows (to, name); rows in ``bad`` get an invalid number."""
+    numbers = ["555-0000" if i in bad else f"+1919{i:07d}" for i in range(n)]
+    return write_rows(path, [[number, f"Person {i}"] for i, number in enumerate(numbers)])
 
 
 def env_for(sim: Simulator) -> dict[str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import string
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bwmsg.campaign import DryRunReport, InputError, RenderError, Template, dry_run, read_rows
+from tests.cli_helpers import write_table
 
 # tmp_path is shared by the examples of one test: each example rewrites the one file.
 file_settings = settings(
@@ -31,14 +30,6 @@ FORMULAS = [
 TEMPLATE = Template(text="Hi {name}", from_="+19195550000")
 column_names = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=8)
 cells = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=60)
-
-
-def write_csv(path: Path, rows: list[list[str]]) -> Path:
-    """Write ``rows`` (the header first) as a UTF-8 CSV, quoting as Excel would."""
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    path.write_bytes(out.getvalue().encode("utf-8"))
-    return path
 
 
 def read_all(path: Path) -> list[tuple[int, dict[str, str] | RenderError]]:
@@ -146,7 +137,7 @@ def test_missing_to_column_is_an_input_error(
     """A header without a 'to' column raises InputError naming 'to' and the columns found."""
     if padded:
         header = [f" {name} " for name in header]
-    path = write_csv(tmp_path / "noto.csv", [header, ["+19195551212"] * len(header)])
+    path = write_table(tmp_path / "noto.csv", [header, ["+19195551212"] * len(header)])
     with pytest.raises(InputError, match="no 'to' column") as caught:
         read_all(path)
     assert header[0].strip() in str(caught.value)
@@ -163,7 +154,7 @@ def test_row_with_extra_cells_fails_alone(tmp_path: Path, extra: list[str], wher
     """A row with more cells than the header is a RenderError; the rows around it still read."""
     rows = [["to", "name"]] + [[f"+1919555121{i}", f"N{i}"] for i in range(5)]
     rows[1 + where] = rows[1 + where] + extra
-    path = write_csv(tmp_path / "ragged.csv", rows)
+    path = write_table(tmp_path / "ragged.csv", rows)
     read = read_all(path)
     assert len(read) == 5
     for number, columns in read:
@@ -183,7 +174,7 @@ def test_row_with_missing_cells_fails_alone(tmp_path: Path, where: int, keep: in
     """A row with fewer cells than the header is a RenderError; the rows around it still read."""
     rows = [["to", "name", "city"]] + [[f"+1919555121{i}", f"N{i}", "Paris"] for i in range(5)]
     rows[1 + where] = rows[1 + where][:keep]
-    path = write_csv(tmp_path / "short.csv", rows)
+    path = write_table(tmp_path / "short.csv", rows)
     read = dict(read_all(path))
     assert isinstance(read[where + 1], RenderError)
     assert sum(isinstance(columns, dict) for columns in read.values()) == 4
@@ -191,7 +182,7 @@ def test_row_with_missing_cells_fails_alone(tmp_path: Path, where: int, keep: in
 
 def test_short_row_missing_the_to_cell_is_invalid(tmp_path: Path) -> None:
     """A row that stops before its 'to' cell cannot become a message (RenderError in dry run)."""
-    path = write_csv(tmp_path / "short.csv", [["name", "to"], ["Bob"], ["Ann", "+19195551212"]])
+    path = write_table(tmp_path / "short.csv", [["name", "to"], ["Bob"], ["Ann", "+19195551212"]])
     report = dry_run(path, TEMPLATE)
     assert (report.rows, report.messages, report.invalid_count) == (2, 1, 1)
     assert report.invalid[0][0] == 1
@@ -203,7 +194,7 @@ def test_short_row_missing_the_to_cell_is_invalid(tmp_path: Path) -> None:
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_formula_cell_renders_as_plain_text(tmp_path: Path, formula: str) -> None:
     """A formula-injection cell is read and rendered verbatim: a string, never evaluated."""
-    path = write_csv(tmp_path / "formula.csv", [["to", "name"], ["+19195551212", formula]])
+    path = write_table(tmp_path / "formula.csv", [["to", "name"], ["+19195551212", formula]])
     [(_, columns)] = read_all(path)
     assert columns == {"to": "+19195551212", "name": formula}
     assert isinstance(columns, dict)
@@ -224,7 +215,7 @@ def test_formula_cell_renders_as_plain_text(tmp_path: Path, formula: str) -> Non
 )
 def test_any_cell_round_trips_and_renders_verbatim(tmp_path: Path, cell: str) -> None:
     """Any cell text (formulas, braces, quotes, newlines) reaches the message text unchanged."""
-    path = write_csv(tmp_path / "cells.csv", [["to", "name"], ["+19195551212", cell]])
+    path = write_table(tmp_path / "cells.csv", [["to", "name"], ["+19195551212", cell]])
     [(_, columns)] = read_all(path)
     assert isinstance(columns, dict)
     assert columns["name"] == cell
@@ -237,6 +228,6 @@ def test_any_cell_round_trips_and_renders_verbatim(tmp_path: Path, cell: str) ->
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_formula_in_to_column_is_an_invalid_row(tmp_path: Path, formula: str) -> None:
     """A formula in the 'to' column makes that row invalid, not a crash."""
-    path = write_csv(tmp_path / "formula.csv", [["to", "name"], [formula, "Bob"]])
+    path = write_table(tmp_path / "formula.csv", [["to", "name"], [formula, "Bob"]])
     report = dry_run(path, TEMPLATE)
     assert (report.rows, report.messages, report.invalid_count) == (1, 0, 1)
