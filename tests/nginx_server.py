@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port
+# Re-exported: tests/postgres_server.py takes free_port from here.
+from tests.servers import free_port as free_port
 
 MESSAGE = (
     '{"id":"m-nginx-1","owner":"+19195550000","applicationId":"app",'
