@@ -72,6 +72,7 @@ class RowState(str, enum.Enum):
     - ``failed``: certainly not sent (``error`` says why; ``retryable`` rows are tried again by
       the next run, the others never).
     - ``unknown``: may have been sent; re-sent only with ``--resend-unknown``.
+    - ``suppressed``: never sent because a recipient opted out (``--opt-outs``); final.
     """
 
     PENDING = "pending"
@@ -79,6 +80,7 @@ class RowState(str, enum.Enum):
     SENT = "sent"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    SUPPRESSED = "suppressed"
 
     def __str__(self) -> str:
         return self.value

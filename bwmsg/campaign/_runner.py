@@ -13,6 +13,7 @@ import itertools
 import logging
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from ._input import (
 )
 from ._journal import CampaignJournal, ClaimRules, LeaseLost, LoadedRow, RowState, RowUpdate
 from ._open import open_journal
+from ._optout_store import open_opt_outs
+from ._optouts import OptOutStore
 from ._outcomes import (
     Item,
     back,
@@ -43,6 +46,9 @@ from ._outcomes import (
     stop_reason,
     stopped_update,
 )
+from ._quiet import NEVER, QuietHours, parse_quiet_hours
+from ._screen import Rules, Screen
+from ._urls import is_database_url
 
 __all__ = [
     "MARK_SLACK",
@@ -93,6 +99,11 @@ class CampaignSummary:
         unknown_since: when the journal's latest ``unknown`` row became so (seconds since
             the epoch), or None: reconcile can settle such rows once their window has closed.
         retryable: ``failed`` rows in the whole journal that a rerun tries again.
+        suppressed: rows of this run not sent because a recipient opted out.
+        held: rows left ``pending`` by quiet hours when the run ended (``--no-wait``, or no
+            allowed moment for them).
+        opens: when the first of those may be sent, or None (never: no known time zone, or
+            zones with no common window).
     """
 
     rows: int
@@ -110,13 +121,17 @@ class CampaignSummary:
     duplicates: int = 0
     unknown_since: float | None = None
     retryable: int = 0
+    suppressed: int = 0
+    held: int = 0
+    opens: datetime | None = None
 
     @property
     def complete(self) -> bool:
-        """Every row reached a final state (sent, failed or unknown) and nothing was cut short."""
+        """Every row reached a final state (sent, failed, unknown or suppressed) or is held by
+        quiet hours, and nothing was cut short."""
         return (
             self.stopped is None
-            and self.states.get("pending", 0) == 0
+            and self.states.get("pending", 0) <= self.held
             and self.states.get("sending", 0) == 0
         )
 
@@ -144,6 +159,7 @@ class _Options:
     batch_size: int
     flush_interval: float
     lease: float = 30.0
+    rules: Rules = attrs.field(factory=Rules)
 
 
 class _Run:
@@ -176,6 +192,9 @@ class _Run:
         self.next_index = 0
         self.failures_in_a_row = 0
         self.most_sending = 2 * concurrency + MARK_SLACK
+        self.screen = Screen(options.rules)
+        self.refeed: Callable[[], Feed] | None = None  # the next pass over the input
+        self.notice: Callable[[str], None] = lambda text: None
 
     def stop_for(self, reason: str) -> None:
         """Stop the run (no new rows) for ``reason``; the first reason is the one reported."""
@@ -267,7 +286,7 @@ class _Run:
             if not ready:
                 batch: list[Item] = []
                 try:
-                    batch = await self.feed.take(self.most_sending - len(in_flight))
+                    batch = await self.next_batch(self.most_sending - len(in_flight))
                     if not batch or self.stop.is_set():
                         ready.extend(batch)  # a stop came while claiming: put them back
                         return
@@ -281,6 +300,65 @@ class _Run:
             in_flight[self.next_index] = item
             self.next_index += 1
             yield item.request
+
+    async def next_batch(self, limit: int) -> list[Item]:
+        """The next rows to send, screened (opt-outs, quiet hours); when only held rows are
+        left, the wait for the first of them and the next pass. [] when nothing is left."""
+        assert self.feed is not None
+        start_at = self.options.rules.start_at
+        if start_at is not None and not self.next_index and start_at > self.screen.clock():
+            self.notice(f"nothing is sent before {start_at.isoformat()} (--start-at): waiting")
+            if not await self.wait_until(start_at):
+                return []
+        while not self.stop.is_set():
+            taken = await self.feed.take(limit)
+            if taken:
+                go, suppressed = await self.screen.sort(taken)
+                self.updates.extend(suppressed)
+                self.counts["suppressed"] += len(suppressed)
+                if go:
+                    return go
+                continue
+            if not await self.after_pass():
+                return []
+        return []
+
+    async def after_pass(self) -> bool:
+        """Every row has been seen once: True when the held rows' window has opened and the
+        next pass over the input begins; False when the run ends here."""
+        screen = self.screen
+        if not screen.held or self.refeed is None or self.stop.is_set():
+            return False
+        opens = screen.opens
+        if opens is None or opens == NEVER:
+            self.notice(
+                f"{screen.held:,} rows are held by quiet hours with no moment allowed in every "
+                "zone of their numbers (or no known zone): they stay pending"
+            )
+            return False
+        if not self.options.rules.wait:
+            return False
+        self.notice(
+            f"{screen.held:,} rows held by quiet hours: waiting until {opens.isoformat()} to "
+            "send them (Ctrl-C stops; a rerun resumes)"
+        )
+        await self.flush()
+        if not await self.wait_until(opens):
+            return False
+        screen.next_pass()
+        self.feed = self.refeed()
+        return True
+
+    async def wait_until(self, when: datetime) -> bool:
+        """Sleep until ``when`` on the wall clock, looking at it at least every minute (it
+        may be set meanwhile); False when the run is stopped first."""
+        while not self.stop.is_set():
+            left = (when - self.screen.clock()).total_seconds()
+            if left <= 0:
+                return True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), min(left, 60.0))
+        return False
 
     # -- results out --------------------------------------------------------------------------
 
@@ -421,6 +499,11 @@ async def run_campaign(
     flush_interval: float = 0.25,
     lease: float = 30.0,
     on_bound: Callable[[CampaignJournal], None] | None = None,
+    opt_outs: OptOutStore | str | Path | None = None,
+    quiet_hours: QuietHours | str | None = None,
+    start_at: datetime | None = None,
+    wait: bool = True,
+    notice: Callable[[str], None] | None = None,
 ) -> CampaignSummary:
     """Send one message per recipient row, journalling every row's state.
 
@@ -460,13 +543,31 @@ async def run_campaign(
             third of that while it runs).
         on_bound: called with the journal once it is bound to its campaign (its
             ``campaign_id`` set), before anything is sent.
+        opt_outs: an opt-out store (or its SQLite path or PostgreSQL URL): a row with an
+            opted-out recipient is never sent and ends ``suppressed``.
+        quiet_hours: ``"21:00-08:00"``, ``"tcpa"`` or a :class:`QuietHours`: a row is sent
+            only when every recipient's time zone allows it; held rows stay ``pending``
+            (SQLite journals only, for now).
+        start_at: an aware datetime: nothing is sent before it.
+        wait: when only held rows are left, wait for the first to be allowed and send them;
+            False: end the run there (the summary says when to rerun).
+        notice: called with a line to show the operator (waiting for a start or a window).
+
+    Raises:
+        ValueError: ``quiet_hours`` or ``start_at`` that cannot be used, or quiet hours with a
+            PostgreSQL journal; before the journal is opened.
     """
     path = Path(recipients)
     digest = fingerprint(path, **template.settings())
-    options = _options(locals())
+    quiet = _quiet_hours(quiet_hours, journal)
+    _check_start(start_at)
     stop = stop or asyncio.Event()
-    # Blocking file work (and SQLite's statements) is by design here: short and bounded.
-    async with open_journal(journal, exclusive=True, lease=lease) as db:
+    async with contextlib.AsyncExitStack() as stack:
+        store = await _opened_store(stack, opt_outs)
+        rules = Rules(opt_outs=store, quiet=quiet, start_at=start_at, wait=wait)
+        options = _options(locals())
+        # Blocking file work (and SQLite's statements) is by design here: short and bounded.
+        db = await stack.enter_async_context(open_journal(journal, exclusive=True, lease=lease))
         await db.bind(digest, input=str(path.resolve()), campaign=digest[:12])  # noqa: ASYNC240
         if on_bound is not None:
             on_bound(db)
@@ -474,20 +575,59 @@ async def run_campaign(
         fresh = not await db.runs() and not (dedupe and duplicates)
         recovered = await db.start_run()
         run = _Run(db, options, stop, progress, total, sender.concurrency)
+        run.notice = notice or run.notice
         if db.shared:
             run.feed = _claims(db, run, options, sender.concurrency)
         else:
-            run.feed = FileFeed(
-                db,
-                path,
-                template,
-                digest[:12],
-                fresh=fresh,
-                final=run.final,
-                skipped=run.skipped,
-                invalid=run.invalid,
-            )
+
+            def file_feed(first: bool) -> FileFeed:
+                return FileFeed(
+                    db,
+                    path,
+                    template,
+                    digest[:12],
+                    fresh=fresh and first,
+                    final=run.final,
+                    skipped=run.skipped if first else _nothing,
+                    invalid=run.invalid,
+                )
+
+            run.feed = file_feed(True)
+            run.refeed = lambda: file_feed(False)
         return await _drive(sender, run, hurry, recovered, duplicates)
+
+
+def _nothing() -> None:
+    """A row already final, met again by a later pass: counted once, by the first."""
+
+
+def _quiet_hours(value: QuietHours | str | None, journal: str | Path) -> QuietHours | None:
+    quiet = parse_quiet_hours(value) if isinstance(value, str) else value
+    if quiet is not None and is_database_url(journal):
+        raise ValueError(
+            "--quiet-hours works with a SQLite journal only, for now: run the campaign on a "
+            "journal file, or start the PostgreSQL workers when sending is allowed"
+        )
+    return quiet
+
+
+def _check_start(start_at: datetime | None) -> None:
+    if start_at is not None and start_at.utcoffset() is None:
+        raise ValueError(
+            f"--start-at {start_at.isoformat()} has no UTC offset: give one, such as "
+            f"{start_at.isoformat()}+00:00 or {start_at.isoformat()}-05:00"
+        )
+
+
+async def _opened_store(
+    stack: contextlib.AsyncExitStack, given: OptOutStore | str | Path | None
+) -> OptOutStore | None:
+    """The opt-out store, opened for the run and closed after it (one passed in stays open)."""
+    if given is None or isinstance(given, OptOutStore):
+        return given
+    store = await open_opt_outs(given)
+    stack.push_async_callback(store.aclose)
+    return store
 
 
 async def run_worker(
@@ -506,6 +646,8 @@ async def run_worker(
     flush_interval: float = 0.25,
     lease: float = 30.0,
     on_bound: Callable[[CampaignJournal], None] | None = None,
+    opt_outs: OptOutStore | str | Path | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> CampaignSummary:
     """Join a campaign on a PostgreSQL journal as one more worker; returns when no row is left.
 
@@ -522,15 +664,20 @@ async def run_worker(
         campaign: the campaign's id (``campaign run`` prints it); None for the only one.
         The others: as :func:`run_campaign`'s.
     """
-    options = _options({**locals(), "dedupe": False})
     stop = stop or asyncio.Event()
-    async with open_journal(journal, exclusive=True, lease=lease, worker=True) as db:
+    async with contextlib.AsyncExitStack() as stack:
+        store = await _opened_store(stack, opt_outs)
+        options = _options({**locals(), "dedupe": False, "rules": Rules(opt_outs=store)})
+        db = await stack.enter_async_context(
+            open_journal(journal, exclusive=True, lease=lease, worker=True)
+        )
         await db.use_campaign(campaign)
         if on_bound is not None:
             on_bound(db)
         total = int((await db.meta()).get("rows", "0"))
         recovered = await db.start_run()
         run = _Run(db, options, stop, progress, total, sender.concurrency)
+        run.notice = notice or run.notice
         run.feed = _claims(db, run, options, sender.concurrency)
         return await _drive(sender, run, hurry, recovered, 0)
 
@@ -576,4 +723,7 @@ async def _summary(run: _Run, recovered: int, duplicates: int) -> CampaignSummar
         elapsed=run.loop.time() - run.started,
         errors=run.errors.most_common(10),
         unknown_since=await db.last_unknown(),
+        suppressed=counts["suppressed"],
+        held=run.screen.held,
+        opens=None if run.screen.opens == NEVER else run.screen.opens,
     )

@@ -366,26 +366,29 @@ class Journal:
         sending: Iterable[tuple[int, str, str, int, str]] = (),
         claim: tuple[int, int] | None = None,
         settled_below: int | None = None,
+        claims: Iterable[tuple[int, int]] = (),
     ) -> float:
         """Write outcomes, and mark more rows ``sending``, in one transaction.
 
         ``updates`` are written first (rows not yet known are inserted), then ``sending`` as
-        :meth:`mark_sending` does, then ``claim`` (first row, last row): every ``pending`` row
-        in it becomes ``sending`` until its outcome is written. ``settled_below`` drops the
-        current run's claims that end before that row (every row of them has its outcome).
-        A row whose message id a receipt already proved (matched by its tag while it was in
-        flight) stays ``sent`` even when its send ended ``unknown``. A row put back to
-        ``failed`` or ``unknown`` without an error keeps the one it had. Returns the time
-        written (seconds since the epoch): a claim's time.
+        :meth:`mark_sending` does, then ``claim`` and ``claims`` (first row, last row):
+        every ``pending`` row in one becomes ``sending`` until its outcome is written.
+        ``settled_below`` drops the current run's claims that end before that row (every row
+        of them has its outcome). A row whose message id a receipt already proved (matched
+        by its tag while it was in flight) stays ``sent`` even when its send ended
+        ``unknown``. A row put back to ``failed`` or ``unknown`` without an error keeps the
+        one it had. Returns the time written (seconds since the epoch): a claim's time.
         """
         now = time.time()
         with self._transaction():
             self._record(updates, recipients or {}, now)
             self._mark(sending, now)
-            if claim is not None:
-                self._db.execute(
+            ranges = [*claims] if claim is None else [claim, *claims]
+            if ranges:
+                run = self._run_id or 0
+                self._db.executemany(
                     "INSERT INTO claims (run, first, last, at) VALUES (?, ?, ?, ?)",
-                    (self._run_id or 0, *claim, now),
+                    [(run, first, last, now) for first, last in ranges],
                 )
             if settled_below is not None:
                 self._db.execute(

@@ -66,13 +66,14 @@ class SqliteJournal(CampaignJournal):
         sending: Sequence[Mark] = (),
         settled_below: int | None = None,
     ) -> float:
-        # Rows that were pending are covered by one claim of the batch's range (no write to
+        # Rows that were pending are covered by claims of the batch's ranges (no write to
         # each); rows taken again from another state are marked one by one.
-        claim = (sending[0].row, sending[-1].row) if sending else None
         marks = [
             (m.row, m.recipients, m.sender, m.segments, m.encoding) for m in sending if not m.fresh
         ]
-        return self.db.record(updates, sending=marks, claim=claim, settled_below=settled_below)
+        return self.db.record(
+            updates, sending=marks, claims=_ranges(sending), settled_below=settled_below
+        )
 
     async def states(self, after: int, limit: int) -> list[tuple[int, str, int, int | None]]:
         return self.db.query(
@@ -122,3 +123,16 @@ class SqliteJournal(CampaignJournal):
 
     async def settle(self, row: int, message_id: str | None) -> bool:
         return self.db.settle(row, message_id)
+
+
+def _ranges(sending: Sequence[Mark]) -> list[tuple[int, int]]:
+    """The batch's rows as runs of consecutive rows: a claim covers every ``pending`` row of
+    its range, so a gap (a row held by quiet hours stays ``pending``) must split it. A fresh
+    input has few gaps, so a batch is one claim or a few."""
+    ranges: list[tuple[int, int]] = []
+    for mark in sending:
+        if ranges and mark.row == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], mark.row)
+        else:
+            ranges.append((mark.row, mark.row))
+    return ranges

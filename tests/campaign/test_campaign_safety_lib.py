@@ -234,7 +234,14 @@ def test_claimed_rows_read_as_sending_and_a_dead_runs_claims_become_unknown(
     path = tmp_path / "j.db"
     _claimed_journal(path)
     with Journal(path) as db:
-        assert db.counts() == {"pending": 3, "sending": 2, "sent": 1, "failed": 0, "unknown": 0}
+        assert db.counts() == {
+            "pending": 3,
+            "sending": 2,
+            "sent": 1,
+            "failed": 0,
+            "unknown": 0,
+            "suppressed": 0,
+        }
         assert [r["state"] for r in db.rows()] == ["pending", "sending", "sending", "sent"] + [
             "pending"
         ] * 2

@@ -60,7 +60,14 @@ async def test_counts_and_outcomes_agree_on_both_engines(journal: CampaignJourna
         settled_below=4,
     )
     counts = await journal.counts()
-    assert counts == {"pending": 3, "sending": 0, "sent": 1, "failed": 1, "unknown": 0}
+    assert counts == {
+        "pending": 3,
+        "sending": 0,
+        "sent": 1,
+        "failed": 1,
+        "unknown": 0,
+        "suppressed": 0,
+    }
     assert await journal.retryable_count() == 1
     assert await journal.sent_segments() == 1
     assert await journal.has_message("m1")

@@ -1,0 +1,104 @@
+"""What keeps a row from going now, checked on every batch just before it is marked
+``sending``: an opted-out recipient (the row ends ``suppressed``, final), quiet hours where a
+recipient is (the row is held: it stays ``pending`` and a later pass sends it).
+
+Opt-outs are looked up for the whole batch at once, each time a batch is taken, so a STOP that
+a receipts listener records during a run holds back the rows after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import attrs
+
+from .._privacy import masked
+from ._journal import RowState, RowUpdate
+from ._optouts import OptOutStore
+from ._outcomes import Item
+from ._quiet import NEVER, QuietHours, held_until
+
+__all__ = ["Rules", "Screen", "utc_now"]
+
+
+def utc_now() -> datetime:
+    """The wall clock, as an aware UTC time."""
+    return datetime.now(timezone.utc)
+
+
+@attrs.frozen(kw_only=True)
+class Rules:
+    """A run's compliance settings.
+
+    Attributes:
+        opt_outs: the store of numbers never to text, or None.
+        quiet: quiet hours in the recipient's time, or None.
+        start_at: nothing is sent before this (aware), or None.
+        wait: when only held rows are left, wait for the first to be allowed (else stop
+            and say when to rerun).
+    """
+
+    opt_outs: OptOutStore | None = None
+    quiet: QuietHours | None = None
+    start_at: datetime | None = None
+    wait: bool = True
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is checked at all."""
+        return self.opt_outs is not None or self.quiet is not None
+
+
+class Screen:
+    """Sorts each batch into rows that go, rows suppressed and rows held, keeping counts."""
+
+    def __init__(self, rules: Rules, clock: Callable[[], datetime] = utc_now) -> None:
+        self.rules = rules
+        self.clock = clock
+        self.suppressed = 0
+        self.held = 0  # rows held in this pass over the rows
+        self.opens: datetime | None = None  # the first moment a held row may go (NEVER: none)
+
+    async def sort(self, items: list[Item]) -> tuple[list[Item], list[RowUpdate]]:
+        """The rows of ``items`` that may go now, and the updates of those suppressed."""
+        rules = self.rules
+        if not rules.active:
+            return items, []
+        opted: set[str] = set()
+        if rules.opt_outs is not None:
+            opted = await rules.opt_outs.opted_out(n for item in items for n in item.request.to)
+        now = self.clock()
+        go: list[Item] = []
+        updates: list[RowUpdate] = []
+        for item in items:
+            stopped = [n for n in item.request.to if n in opted]
+            if stopped:
+                self.suppressed += 1
+                shown = ", ".join(str(masked(n)) for n in stopped)
+                updates.append(
+                    RowUpdate(item.row, RowState.SUPPRESSED, error=f"opted out: {shown}")
+                )
+                continue
+            if rules.quiet is not None:
+                until = held_until(item.request.to, rules.quiet, now)
+                if until is not None:
+                    self._hold(until)
+                    continue
+            go.append(item)
+        return go, updates
+
+    def _hold(self, until: datetime) -> None:
+        self.held += 1
+        if self.opens is None or until < self.opens:
+            self.opens = until
+
+    def next_pass(self) -> None:
+        """Forget the held rows of the pass that ended (the next pass meets them again)."""
+        self.held = 0
+        self.opens = None
+
+    @property
+    def never(self) -> bool:
+        """Whether no held row can ever go (unknown zones, or zones with no common window)."""
+        return self.opens == NEVER
