@@ -41,6 +41,8 @@ class FileFeed:
     ``final(state, retryable, status)`` says whether a known row is left alone; ``skipped()``
     is told of each such row and ``invalid(row, reason, to)`` of each row that cannot become a
     message. A journal no run has used (``fresh``) has every row pending: nothing is looked up.
+    ``only(row)``, when given, passes over every row it is False for, silently (a later pass
+    of the same run looks only at the rows the first one held back).
     """
 
     def __init__(
@@ -54,8 +56,10 @@ class FileFeed:
         final: Callable[[str, int, int | None], bool],
         skipped: Callable[[], None],
         invalid: Callable[[int, str, str], None],
+        only: Callable[[int], bool] | None = None,
     ) -> None:
         self.db = db
+        self.only = only
         self.template = template
         self.campaign_id = campaign_id
         self.fresh = fresh
@@ -88,6 +92,8 @@ class FileFeed:
             if found is None:
                 break
             row, columns = found
+            if self.only is not None and not self.only(row):
+                continue
             previous = None
             if not self.fresh:
                 known = await self._state_of(row)

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..callbacks import CallbackEvent, CallbackServer
 from ._journal import CampaignJournal, ReceiptResult, UnknownCampaign
 from ._open import open_journal
+from ._optouts import OptOutStore, apply_keyword
 from ._sqlite_async import SqliteJournal
 from ._urls import is_database_url
 
@@ -76,6 +77,7 @@ async def receipts_listener(
     password: str | None = None,
     on_event: Callable[[CampaignJournal, ReceiptResult], Awaitable[None]] | None = None,
     campaign: str | None = None,
+    opt_outs: OptOutStore | None = None,
 ) -> AsyncIterator[CallbackServer]:
     """Listen for callbacks on ``host``:``port`` and write each receipt into ``journal``.
 
@@ -84,10 +86,14 @@ async def receipts_listener(
     listener may start before the run: it creates no journal, and drops the events that come
     before the run has made it (they cannot be this campaign's: its rows were not sent yet).
     ``campaign``: the campaign's id in a PostgreSQL journal (None: the only one).
+    ``opt_outs``: record an inbound STOP (and the other opt-out keywords) as an opt-out of its
+    sender, START or UNSTOP as taking it back (see :func:`~._optouts.keyword_of`).
     """
     opened: list[CampaignJournal] = []
 
     async def apply(event: CallbackEvent) -> None:
+        if opt_outs is not None:
+            await apply_keyword(opt_outs, event)
         if not opened:
             db = await _bound(journal, campaign)
             if db is None:

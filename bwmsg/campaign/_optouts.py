@@ -18,10 +18,13 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..callbacks import InboundCallback, InboundType
+
 __all__ = [
     "Keyword",
     "OptOutStore",
     "SqliteOptOuts",
+    "apply_keyword",
     "check_number",
     "keyword_of",
     "read_numbers",
@@ -43,16 +46,35 @@ class Keyword(str, enum.Enum):
         return self.value
 
 
+def _word(text: str | None) -> str:
+    """The text as a keyword would be: trimmed of spaces and punctuation, upper case."""
+    return " ".join(_AROUND.sub("", text).split()).upper() if text else ""
+
+
 def keyword_of(text: str | None) -> Keyword | None:
     """The opt-out keyword ``text`` is as a whole message, or None."""
-    if not text:
-        return None
-    word = " ".join(_AROUND.sub("", text).split()).upper()
+    word = _word(text)
     if word in _STOP:
         return Keyword.OPT_OUT
     if word in _START:
         return Keyword.OPT_IN
     return None
+
+
+async def apply_keyword(store: OptOutStore, event: object) -> Keyword | None:
+    """Record ``event`` in ``store`` when it is an inbound message whose whole text is an
+    opt-out keyword (its sender opted out) or START/UNSTOP (taken back); what it did."""
+    if not isinstance(event, InboundCallback) or event.type is not InboundType.RECEIVED:
+        return None
+    sender = event.message.from_
+    word = keyword_of(event.message.text)
+    if word is None or not sender or not _E164.fullmatch(sender):
+        return None
+    if word is Keyword.OPT_OUT:
+        await store.add([sender], source=f"inbound {_word(event.message.text)}")
+    else:
+        await store.remove([sender])
+    return word
 
 
 def check_number(value: str) -> str:

@@ -255,7 +255,9 @@ class _Run:
 
     def final(self, state: str, retryable: int, status: int | None) -> bool:
         """Whether a row found in this state is left alone by this run."""
-        if state == "sent" or (state == "unknown" and not self.options.resend_unknown):
+        if state in ("sent", "suppressed"):
+            return True
+        if state == "unknown" and not self.options.resend_unknown:
             return True
         if state == "failed" and not retryable:
             client_error = status is not None and 400 <= status < 500
@@ -590,6 +592,7 @@ async def run_campaign(
                     final=run.final,
                     skipped=run.skipped if first else _nothing,
                     invalid=run.invalid,
+                    only=None if first else run.screen.revisits,
                 )
 
             run.feed = file_feed(True)

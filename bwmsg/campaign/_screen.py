@@ -8,6 +8,8 @@ a receipts listener records during a run holds back the rows after it.
 
 from __future__ import annotations
 
+import bisect
+from array import array
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -59,6 +61,10 @@ class Screen:
         self.suppressed = 0
         self.held = 0  # rows held in this pass over the rows
         self.opens: datetime | None = None  # the first moment a held row may go (NEVER: none)
+        # The rows held in this pass, in input order (8 bytes each): the next pass looks at
+        # these only, never at a row this run already took (it may still be in flight).
+        self.held_rows = array("q")
+        self.revisit: array[int] | None = None
 
     async def sort(self, items: list[Item]) -> tuple[list[Item], list[RowUpdate]]:
         """The rows of ``items`` that may go now, and the updates of those suppressed."""
@@ -83,20 +89,30 @@ class Screen:
             if rules.quiet is not None:
                 until = held_until(item.request.to, rules.quiet, now)
                 if until is not None:
-                    self._hold(until)
+                    self._hold(item.row, until)
                     continue
             go.append(item)
         return go, updates
 
-    def _hold(self, until: datetime) -> None:
+    def _hold(self, row: int, until: datetime) -> None:
         self.held += 1
+        self.held_rows.append(row)
         if self.opens is None or until < self.opens:
             self.opens = until
 
     def next_pass(self) -> None:
-        """Forget the held rows of the pass that ended (the next pass meets them again)."""
+        """Begin the next pass: it looks at the rows held in this one, and only at them."""
+        self.revisit, self.held_rows = self.held_rows, array("q")
         self.held = 0
         self.opens = None
+
+    def revisits(self, row: int) -> bool:
+        """Whether this pass looks at ``row`` (every row in the first pass)."""
+        revisit = self.revisit
+        if revisit is None:
+            return True
+        at = bisect.bisect_left(revisit, row)
+        return at < len(revisit) and revisit[at] == row
 
     @property
     def never(self) -> bool:

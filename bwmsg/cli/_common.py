@@ -19,6 +19,8 @@ from .._throttle import RateLimit
 from ..callbacks import CallbackServer
 from ..campaign import CampaignJournal, Journal, JournalUrlError, UnknownCampaign, open_journal
 from ..campaign._listener import receipts_listener
+from ..campaign._optout_store import open_opt_outs
+from ..campaign._optouts import OptOutStore
 from ..campaign._sqlite_async import SqliteJournal
 from ..campaign._urls import is_database_url, redacted
 
@@ -270,6 +272,21 @@ async def start_listener(
         return await stack.enter_async_context(receipts_listener(journal, *address, **kw))
     except OSError as exc:
         raise listen_problem(flag, *address, exc) from None
+
+
+async def open_store(
+    stack: contextlib.AsyncExitStack, flag: str, spec: str | None
+) -> OptOutStore | None:
+    """The opt-out store ``flag`` names, open inside ``stack`` (None without one); one that
+    cannot be used is an error naming ``flag``."""
+    if spec is None:
+        return None
+    try:
+        store = await open_opt_outs(spec)
+    except ValueError as exc:
+        raise click.ClickException(f"{flag}: {exc}") from None
+    stack.push_async_callback(store.aclose)
+    return store
 
 
 def parse_listen(value: str) -> tuple[str, int]:

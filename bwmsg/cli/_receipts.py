@@ -26,6 +26,7 @@ from ._common import (
     console,
     credential_options,
     listen_address,
+    open_store,
     opened,
     pop_credentials,
     sender_from,
@@ -76,6 +77,14 @@ def _receiver_options(prefix: str) -> Callable[[Any], Any]:
 @_receiver_options("")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--until-settled", is_flag=True, help="Stop once no sent row awaits a receipt.")
+@click.option(
+    "--opt-outs",
+    envvar="BWMSG_OPT_OUTS",
+    default=None,
+    metavar="PATH|URL",
+    help="Record inbound STOP (STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT) as an "
+    "opt-out of its sender in this store, START/UNSTOP as taking it back [BWMSG_OPT_OUTS].",
+)
 def campaign_receipts(
     journal: Path | str,
     campaign: str | None,
@@ -85,6 +94,7 @@ def campaign_receipts(
     callback_password: str | None,
     duration: float | None,
     until_settled: bool,
+    opt_outs: str | None,
 ) -> None:
     """Listen for Bandwidth's callbacks and record delivery receipts in JOURNAL.
 
@@ -105,6 +115,7 @@ def campaign_receipts(
         settling = Settling()
 
         async with contextlib.AsyncExitStack() as stack:
+            store = await open_store(stack, "--opt-outs", opt_outs)
             server = await start_listener(
                 stack,
                 "--listen",
@@ -115,6 +126,7 @@ def campaign_receipts(
                 password=callback_password,
                 on_event=settling,
                 campaign=campaign,
+                opt_outs=store,
             )
             out.print(f"listening for callbacks on {server.url}", highlight=False)
             if isinstance(journal, Path) and not journal.exists():  # noqa: ASYNC240

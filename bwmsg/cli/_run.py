@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,7 +43,8 @@ from ..campaign import (
 from ..campaign._input import read_text_template
 from ..campaign._listener import Settling
 from ..campaign._numbers import check_country
-from ..campaign._urls import redacted
+from ..campaign._quiet import parse_quiet_hours, zones_of
+from ..campaign._urls import is_database_url, redacted
 from ._common import (
     EXIT_BUSY,
     EXIT_INTERRUPTED,
@@ -53,6 +55,7 @@ from ._common import (
     hide_url_passwords,
     journal_problem,
     listen_address,
+    open_store,
     pop_credentials,
     rate_limit,
     sender_from,
@@ -111,6 +114,33 @@ def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | No
             "client-side limit)"
         )
     return value
+
+
+def _quiet_hours(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        hours = parse_quiet_hours(value)
+        zones_of("+12125550100")  # the time-zone data is there (bwmsg[phone])
+    except (ValueError, RuntimeError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    return hours
+
+
+def _start_at(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        when = None
+    if when is None or when.utcoffset() is None:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time with a UTC offset: write it like "
+            "2026-12-02T09:00:00-05:00 or 2026-12-02T14:00:00Z"
+        )
+    return when
 
 
 def sending_options(func: Any) -> Any:
@@ -193,6 +223,14 @@ def sending_options(func: Any) -> Any:
             help="PostgreSQL journal: seconds a worker's claim on its rows lasts unless renewed "
             "(renewed every third of it); a dead worker's rows come back after it.",
         ),
+        click.option(
+            "--opt-outs",
+            envvar="BWMSG_OPT_OUTS",
+            default=None,
+            metavar="PATH|URL",
+            help="Never text the numbers in this opt-out store (bwmsg opt-outs ...): their rows "
+            "end suppressed [BWMSG_OPT_OUTS].",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress output."),
     ]
     for option in reversed(options):
@@ -235,6 +273,29 @@ def sending_options(func: Any) -> Any:
     is_flag=True,
     help="Replace typographic quotes, dashes and ellipses by GSM-7 look-alikes, so that a "
     "pasted text is not sent as UCS-2 (70 characters a segment instead of 160).",
+)
+@click.option(
+    "--quiet-hours",
+    default=None,
+    metavar="HH:MM-HH:MM|tcpa",
+    callback=_quiet_hours,
+    help="Send nothing to a recipient between these times where the recipient is (time zone "
+    "from the number; tcpa: 21:00-08:00, 20:00 for Florida and Oklahoma numbers). Held rows "
+    "stay pending and go when allowed [needs bwmsg[phone]].",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="With --quiet-hours: exit 0 when only held rows are left, saying when to rerun, "
+    "instead of waiting for their window.",
+)
+@click.option(
+    "--start-at",
+    default=None,
+    metavar="DATETIME",
+    callback=_start_at,
+    help="Send nothing before this time: ISO 8601 with a UTC offset, e.g. "
+    "2026-12-02T09:00:00-05:00.",
 )
 @click.option("--dry-run", is_flag=True, help="Send nothing; print what it would cost.")
 @click.option(
@@ -286,8 +347,18 @@ def campaign_run(**kwargs: Any) -> None:
         raise click.UsageError("--journal PATH is required (it records every row's state)")
     _check_settings(creds, kwargs["concurrency"])
     sender = sending_sender(creds, kwargs)
+    if kwargs["quiet_hours"] is not None and is_database_url(str(kwargs["journal"])):
+        raise click.UsageError(
+            "--quiet-hours works with a SQLite journal only, for now: give --journal a file, "
+            "or start the PostgreSQL workers when sending is allowed"
+        )
     options = {name: kwargs[name] for name in RUN_OPTIONS}
-    options["dedupe"] = kwargs["dedupe"]
+    options.update(
+        dedupe=kwargs["dedupe"],
+        quiet_hours=kwargs["quiet_hours"],
+        start_at=kwargs["start_at"],
+        wait=not kwargs["no_wait"],
+    )
     hide_url_passwords(sys.argv)
     go = run_journal(
         sender,
@@ -304,6 +375,7 @@ def campaign_run(**kwargs: Any) -> None:
 
 # The options of run_campaign (and run_worker) the command passes on as they are.
 RUN_OPTIONS = (
+    "opt_outs",
     "resend_unknown",
     "retry_failed",
     "max_consecutive_failures",
@@ -457,6 +529,9 @@ async def run_journal(
     where = redacted(journal)
     try:
         async with contextlib.AsyncExitStack() as stack:
+            # One store for the run and its listener, opened before anything is sent.
+            store = await open_store(stack, "--opt-outs", options.get("opt_outs"))
+            options = {**options, "opt_outs": store}
             await stack.enter_async_context(sender)
             settling = Settling()
             if receipts:
@@ -469,11 +544,13 @@ async def run_journal(
                     password=os.environ.get("BW_CALLBACK_PASSWORD") or None,
                     on_event=settling,
                     campaign=campaign,
+                    opt_outs=store,
                 )
             common = {
                 "stop": stop,
                 "hurry": hurry,
                 "on_bound": _announce(out, quiet),
+                "notice": lambda text: out.print(escape(text), soft_wrap=True),
                 **options,
             }
             with Display(quiet) as display:

@@ -48,7 +48,13 @@ def print_summary(out: Console, s: CampaignSummary, journal: Path | None) -> Non
     table.add_row("failed", f"{s.failed:,}", f"{s.states.get('failed', 0):,}")
     table.add_row("  of which invalid", f"{s.invalid:,}", "")
     table.add_row("unknown", f"{s.unknown:,}", f"{s.states.get('unknown', 0):,}")
+    if s.suppressed or s.states.get("suppressed", 0):
+        table.add_row(
+            "suppressed (opted out)", f"{s.suppressed:,}", f"{s.states.get('suppressed', 0):,}"
+        )
     table.add_row("pending", "", f"{s.states.get('pending', 0):,}")
+    if s.held:
+        table.add_row("  of which held by quiet hours", f"{s.held:,}", "")
     if s.returned:
         table.add_row("  of which stopped before sending", f"{s.returned:,}", "")
     table.add_row("skipped (already final)", f"{s.skipped:,}", "")
@@ -63,6 +69,8 @@ def print_summary(out: Console, s: CampaignSummary, journal: Path | None) -> Non
             f"{s.duplicates:,} rows have the same recipients as an earlier row (see `bwmsg "
             "campaign run ... --dry-run`); --dedupe skips them."
         )
+    if s.held:
+        _print_held(out, s)
     if s.errors:
         out.print("Most frequent errors:")
         for error, count in s.errors[:5]:
@@ -71,6 +79,20 @@ def print_summary(out: Console, s: CampaignSummary, journal: Path | None) -> Non
         out.print(f"{s.retryable_left:,} failed rows are transient: rerun to try them again.")
     if s.states.get("unknown", 0) and journal is not None:
         _print_unknown_advice(out, s.states["unknown"], s.unknown_since, journal)
+
+
+def _print_held(out: Console, s: CampaignSummary) -> None:
+    if s.opens is None:
+        out.print(
+            f"{s.held:,} rows are held by quiet hours with no moment allowed where their "
+            "recipients are (a number with no known time zone, or zones too far apart): they "
+            "stay pending; send them by hand or drop --quiet-hours for them."
+        )
+        return
+    out.print(
+        f"{s.held:,} rows are held by quiet hours until {s.opens.isoformat(timespec='minutes')} "
+        "at the earliest: rerun the same command then (or without --no-wait, to wait)."
+    )
 
 
 def _print_unknown_advice(out: Console, unknown: int, since: float | None, journal: Path) -> None:
