@@ -28,8 +28,9 @@ its host:port (never the password): the request is not made, and the Sender's re
 decides. redis-py tries again only once, after a connection error (a pooled connection that
 died while idle, as after a restart), never after a timeout. Connecting and each answer have a
 timeout (2 s; ``?socket_timeout=`` and ``?socket_connect_timeout=`` in the URL win), so a Redis
-that hangs cannot hang a send. redis-py (the ``redis`` extra) is imported only when a Redis URL
-is used.
+that hangs cannot hang a send. Each Sender keeps at most 16 connections (``?max_connections=``),
+waited for (2 s at most) when all are busy. redis-py (the ``redis`` extra) is imported only
+when a Redis URL is used.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import re
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ._errors import TransportError
 from ._printable import printable
@@ -54,6 +55,7 @@ URL_FORM = (
     "or unix://[[user]:password@]/path/to/redis.sock[?db=N]"
 )
 TIMEOUT = 2.0  # seconds to connect, and to wait for each answer (the URL's options win)
+CONNECTIONS = 16  # per Sender, at most (the URL's ?max_connections= wins)
 _CLOSE_WAIT = 1.0  # seconds aclose gives the writes still under way (a pause others must see)
 _NAME = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _SECRET_QUERY = frozenset({"password"})
@@ -210,11 +212,13 @@ class RedisBudget:
     def __init__(self, url: str, name: str, rate: float, burst: float) -> None:
         self._url = url
         self._where = where(url)
-        self._secret = _password(url)
+        secret = _password(url)
+        self._secrets = {secret, unquote(secret)} - {""} if secret else set()
         self._prefix = f"bwmsg:{{{name}}}:"
         self._interval = 1e6 / rate  # µs per segment
         self._burst = burst
         self._client: Any = None
+        self._pool: Any = None
         self._scripts: dict[str, Any] = {}
         self._errors: tuple[type[BaseException], ...] = ()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -264,7 +268,8 @@ class RedisBudget:
             await asyncio.gather(*late, return_exceptions=True)
         client, self._client = self._client, None
         if client is not None:
-            await client.aclose()
+            await (getattr(client, "aclose", None) or client.close)()  # redis-py < 5.0.1: close
+            await self._pool.disconnect()
 
     # -- the client and its calls ----------------------------------------------------------------
 
@@ -277,9 +282,17 @@ class RedisBudget:
         # One more try after a connection error only (a pooled connection that died while
         # idle, as after a restart); never after a timeout, which would double the hang.
         once = retry.Retry(backoff.NoBackoff(), 1, supported_errors=(errors.ConnectionError,))
-        self._client = client.from_url(
-            self._url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, retry=once
+        # A few connections, waited for when all are busy (a round trip is short), rather than
+        # one per waiting request: replicas x concurrency connections would crowd Redis.
+        self._pool = client.BlockingConnectionPool.from_url(
+            self._url,
+            max_connections=CONNECTIONS,
+            timeout=TIMEOUT,
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
+            retry=once,
         )
+        self._client = client.Redis(connection_pool=self._pool)
         for name, source in (("acquire", _ACQUIRE), ("refund", _REFUND), ("pause", _PAUSE)):
             self._scripts[name] = self._client.register_script(source)
 
@@ -293,8 +306,8 @@ class RedisBudget:
 
     def _failure(self, exc: BaseException) -> TransportError:
         detail = str(exc) or "no answer in time"
-        if self._secret:
-            detail = detail.replace(self._secret, "***")
+        for secret in self._secrets:
+            detail = detail.replace(secret, "***")
         return TransportError(
             f"Redis at {self._where} failed, so the rate limit shared there cannot be kept "
             f"and the request was not made: {type(exc).__name__}: {printable(detail, 300)}"

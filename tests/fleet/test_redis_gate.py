@@ -233,6 +233,18 @@ async def test_the_sender_closes_its_redis_client(
     assert len(await client.client_list()) == before
 
 
+async def test_a_gate_keeps_a_few_connections_however_many_wait(
+    redis: RedisServer, client: Any
+) -> None:
+    """200 waits at once share at most 16 connections (a round trip is short), not one each."""
+    gate = shared(RateLimit(1e9, redis_url=redis.url))
+    before = len(await client.client_list())
+    await asyncio.gather(*(gate.wait(req()) for _ in range(200)))
+    assert 1 <= len(await client.client_list()) - before <= 16
+    await gate.aclose()
+    assert len(await client.client_list()) == before
+
+
 async def test_after_redis_restarts_the_next_wait_works(redis: RedisServer) -> None:
     """Redis restarted (its scripts and keys gone, the pooled connection dead): the wait in
     between fails, the next after the restart works."""
