@@ -41,8 +41,9 @@ from ._open import open_journal
 from ._preflight import PreflightError
 from ._preflight import check as preflight
 from ._reconcile import ReconcileSummary, reconcile
-from ._runner import CampaignProgress, CampaignSummary, run_campaign, run_worker
+from ._runner import run_campaign, run_worker
 from ._sqlite import Journal
+from ._summaries import CampaignProgress, CampaignSummary
 from ._urls import JournalUrlError
 
 __all__ = [

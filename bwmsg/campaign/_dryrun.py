@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 import attrs
@@ -12,6 +13,7 @@ from .._models import MessageRequest
 from .._segments import SegmentInfo, non_gsm_characters, segments
 from ._feeds import default_tag
 from ._input import RenderError, Template, fingerprint, read_rows, recipient_key
+from ._quiet import NEVER, QuietHours, held_until
 
 __all__ = ["DryRunReport", "dry_run"]
 
@@ -43,6 +45,10 @@ class DryRunReport:
         duplicate_examples: (row, earlier row) of those, the first 20.
         converted_numbers: national numbers written in E.164 (``default_country``).
         segments_saved: segments ``smart_encoding`` saves, counted per recipient.
+        held: with quiet hours, rows that would be held at the time given (``now``).
+        held_never: of those, rows no moment allows (no known time zone for a number, or
+            zones with no common window): a run never sends them.
+        opens: when the first held row (of those that can go) would be sent, or None.
     """
 
     rows: int
@@ -59,6 +65,9 @@ class DryRunReport:
     duplicate_examples: list[tuple[int, int]] = attrs.field(factory=list)
     converted_numbers: int = 0
     segments_saved: int = 0
+    held: int = 0
+    held_never: int = 0
+    opens: datetime | None = None
 
     @property
     def total_segments(self) -> int:
@@ -94,6 +103,9 @@ class _Tally:
     duplicate_examples: list[tuple[int, int]] = attrs.field(factory=list)
     converted_numbers: int = 0
     segments_saved: int = 0
+    held: int = 0
+    held_never: int = 0
+    opens: datetime | None = None
 
     def add_invalid(self, row: int, reason: str) -> None:
         self.rows += 1
@@ -145,15 +157,36 @@ class _Tally:
             duplicate_examples=self.duplicate_examples,
             converted_numbers=self.converted_numbers,
             segments_saved=self.segments_saved,
+            held=self.held,
+            held_never=self.held_never,
+            opens=self.opens,
         )
 
+    def check_quiet(self, request: MessageRequest, quiet: QuietHours, now: datetime) -> None:
+        until = held_until(request.to, quiet, now)
+        if until is None:
+            return
+        self.held += 1
+        if until == NEVER:
+            self.held_never += 1
+        elif self.opens is None or until < self.opens:
+            self.opens = until
 
-def dry_run(recipients: str | Path, template: Template) -> DryRunReport:
+
+def dry_run(
+    recipients: str | Path,
+    template: Template,
+    *,
+    quiet: QuietHours | None = None,
+    now: datetime | None = None,
+) -> DryRunReport:
     """Render every row and count what the campaign would cost, sending nothing.
 
     Args:
         recipients: the recipient file (CSV with a header row, or JSON Lines).
         template: how each row becomes a message.
+        quiet: quiet hours: count the rows they would hold at ``now``.
+        now: when the run would start (aware; default: now).
 
     Every row is read once and none is kept: memory grows by about 115 bytes a valid row (an
     8-byte digest of its recipients, for the duplicate check), whatever its size. Raises
@@ -172,6 +205,8 @@ def dry_run(recipients: str | Path, template: Template) -> DryRunReport:
             tally.add_invalid(row, str(exc))
             continue
         tally.add_message(row, request)
+        if quiet is not None:
+            tally.check_quiet(request, quiet, now or datetime.now(timezone.utc))
         if template.default_country is not None:
             given = [n.strip() for n in columns.get("to", "").split(";") if n.strip()]
             tally.converted_numbers += sum(a != b for a, b in zip(given, request.to, strict=True))

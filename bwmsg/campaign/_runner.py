@@ -1,8 +1,9 @@
 """Running a campaign: rows in, journal before and after each send, Sender.send_many between.
 
-Over 500 lines for one concept: a run (or a worker) and its public entry points, with the
-summary types they return; what a result does to a row is in :mod:`._outcomes`, where rows
-come from in :mod:`._feeds`.
+Over 500 lines for one concept: a run (or a worker), its passes over the rows, and its two
+public entry points with their documented arguments; what a result does to a row is in
+:mod:`._outcomes`, where rows come from in :mod:`._feeds`, what keeps a row back in
+:mod:`._screen`, what a run reports in :mod:`._summaries`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from ._input import (
 )
 from ._journal import CampaignJournal, ClaimRules, LeaseLost, LoadedRow, RowState, RowUpdate
 from ._open import open_journal
-from ._optout_store import open_opt_outs
 from ._optouts import OptOutStore
 from ._outcomes import (
     Item,
@@ -46,99 +46,14 @@ from ._outcomes import (
     stop_reason,
     stopped_update,
 )
-from ._quiet import NEVER, QuietHours, parse_quiet_hours
-from ._screen import Rules, Screen
-from ._urls import is_database_url
+from ._quiet import NEVER, QuietHours
+from ._screen import Rules, Screen, check_start, opened_store, quiet_hours_for
+from ._summaries import CampaignProgress, CampaignSummary
 
-__all__ = [
-    "MARK_SLACK",
-    "CampaignProgress",
-    "CampaignSummary",
-    "run_campaign",
-    "run_worker",
-]
+__all__ = ["MARK_SLACK", "run_campaign", "run_worker"]
 
 # One DEBUG line per row (numbers masked: see bwmsg._privacy); nothing above DEBUG per row.
 logger = logging.getLogger("bwmsg.campaign")
-
-
-@attrs.frozen(kw_only=True)
-class CampaignProgress:
-    """Where a running campaign stands (passed to the progress callback)."""
-
-    total: int
-    done: int
-    sent: int
-    failed: int
-    unknown: int
-    skipped: int
-    in_flight: int
-    rate: float
-    elapsed: float
-
-
-@attrs.frozen(kw_only=True)
-class CampaignSummary:
-    """What a run of a campaign did, and where the whole journal stands after it.
-
-    Attributes:
-        rows: rows in the input.
-        sent: rows sent by this run.
-        failed: rows that failed in this run (invalid ones included).
-        invalid: rows of this run that could not become a message.
-        unknown: rows of this run that may have been sent.
-        skipped: rows already final from earlier runs.
-        recovered: rows an earlier run left ``sending``, now ``unknown``.
-        states: rows by state in the whole journal after the run.
-        stopped: why the run stopped early (``"interrupted"`` for ``stop``, or the cause:
-            refused credentials, a 404, too many failures in a row), or None.
-        elapsed: seconds.
-        errors: the most frequent errors of this run, with their counts.
-        returned: rows this run took but never sent (a stop came first): back to ``pending``.
-        duplicates: rows whose recipients an earlier row of the input has.
-        unknown_since: when the journal's latest ``unknown`` row became so (seconds since
-            the epoch), or None: reconcile can settle such rows once their window has closed.
-        retryable: ``failed`` rows in the whole journal that a rerun tries again.
-        suppressed: rows of this run not sent because a recipient opted out.
-        held: rows left ``pending`` by quiet hours when the run ended (``--no-wait``, or no
-            allowed moment for them).
-        opens: when the first of those may be sent, or None (never: no known time zone, or
-            zones with no common window).
-    """
-
-    rows: int
-    sent: int
-    failed: int
-    invalid: int
-    unknown: int
-    skipped: int
-    recovered: int
-    states: dict[str, int]
-    stopped: str | None
-    elapsed: float
-    errors: list[tuple[str, int]]
-    returned: int = 0
-    duplicates: int = 0
-    unknown_since: float | None = None
-    retryable: int = 0
-    suppressed: int = 0
-    held: int = 0
-    opens: datetime | None = None
-
-    @property
-    def complete(self) -> bool:
-        """Every row reached a final state (sent, failed, unknown or suppressed) or is held by
-        quiet hours, and nothing was cut short."""
-        return (
-            self.stopped is None
-            and self.states.get("pending", 0) <= self.held
-            and self.states.get("sending", 0) == 0
-        )
-
-    @property
-    def retryable_left(self) -> int:
-        """Rows a rerun would try again (failed for a transient reason)."""
-        return self.retryable
 
 
 # Rows `sending` in the journal are those send_many has taken and not yet answered (at most
@@ -561,11 +476,11 @@ async def run_campaign(
     """
     path = Path(recipients)
     digest = fingerprint(path, **template.settings())
-    quiet = _quiet_hours(quiet_hours, journal)
-    _check_start(start_at)
+    quiet = quiet_hours_for(quiet_hours, journal)
+    check_start(start_at)
     stop = stop or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        store = await _opened_store(stack, opt_outs)
+        store = await opened_store(stack, opt_outs)
         rules = Rules(opt_outs=store, quiet=quiet, start_at=start_at, wait=wait)
         options = _options(locals())
         # Blocking file work (and SQLite's statements) is by design here: short and bounded.
@@ -604,35 +519,6 @@ def _nothing() -> None:
     """A row already final, met again by a later pass: counted once, by the first."""
 
 
-def _quiet_hours(value: QuietHours | str | None, journal: str | Path) -> QuietHours | None:
-    quiet = parse_quiet_hours(value) if isinstance(value, str) else value
-    if quiet is not None and is_database_url(journal):
-        raise ValueError(
-            "--quiet-hours works with a SQLite journal only, for now: run the campaign on a "
-            "journal file, or start the PostgreSQL workers when sending is allowed"
-        )
-    return quiet
-
-
-def _check_start(start_at: datetime | None) -> None:
-    if start_at is not None and start_at.utcoffset() is None:
-        raise ValueError(
-            f"--start-at {start_at.isoformat()} has no UTC offset: give one, such as "
-            f"{start_at.isoformat()}+00:00 or {start_at.isoformat()}-05:00"
-        )
-
-
-async def _opened_store(
-    stack: contextlib.AsyncExitStack, given: OptOutStore | str | Path | None
-) -> OptOutStore | None:
-    """The opt-out store, opened for the run and closed after it (one passed in stays open)."""
-    if given is None or isinstance(given, OptOutStore):
-        return given
-    store = await open_opt_outs(given)
-    stack.push_async_callback(store.aclose)
-    return store
-
-
 async def run_worker(
     sender: Sender,
     journal: str,
@@ -669,7 +555,7 @@ async def run_worker(
     """
     stop = stop or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        store = await _opened_store(stack, opt_outs)
+        store = await opened_store(stack, opt_outs)
         options = _options({**locals(), "dedupe": False, "rules": Rules(opt_outs=store)})
         db = await stack.enter_async_context(
             open_journal(journal, exclusive=True, lease=lease, worker=True)

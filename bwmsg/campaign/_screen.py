@@ -9,19 +9,23 @@ a receipts listener records during a run holds back the rows after it.
 from __future__ import annotations
 
 import bisect
+import contextlib
 from array import array
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 import attrs
 
 from .._privacy import masked
 from ._journal import RowState, RowUpdate
+from ._optout_store import open_opt_outs
 from ._optouts import OptOutStore
 from ._outcomes import Item
-from ._quiet import NEVER, QuietHours, held_until
+from ._quiet import NEVER, QuietHours, held_until, parse_quiet_hours
+from ._urls import is_database_url
 
-__all__ = ["Rules", "Screen", "utc_now"]
+__all__ = ["Rules", "Screen", "check_start", "opened_store", "quiet_hours_for", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -118,3 +122,38 @@ class Screen:
     def never(self) -> bool:
         """Whether no held row can ever go (unknown zones, or zones with no common window)."""
         return self.opens == NEVER
+
+
+def quiet_hours_for(value: QuietHours | str | None, journal: str | Path) -> QuietHours | None:
+    """``value`` as quiet hours for a run on ``journal``.
+
+    Raises:
+        ValueError: a value that is not quiet hours, or a PostgreSQL journal.
+    """
+    quiet = parse_quiet_hours(value) if isinstance(value, str) else value
+    if quiet is not None and is_database_url(journal):
+        raise ValueError(
+            "--quiet-hours works with a SQLite journal only, for now: run the campaign on a "
+            "journal file, or start the PostgreSQL workers when sending is allowed"
+        )
+    return quiet
+
+
+def check_start(start_at: datetime | None) -> None:
+    """Refuse a start time without a UTC offset (it would be read in no one's time)."""
+    if start_at is not None and start_at.utcoffset() is None:
+        raise ValueError(
+            f"--start-at {start_at.isoformat()} has no UTC offset: give one, such as "
+            f"{start_at.isoformat()}+00:00 or {start_at.isoformat()}-05:00"
+        )
+
+
+async def opened_store(
+    stack: contextlib.AsyncExitStack, given: OptOutStore | str | Path | None
+) -> OptOutStore | None:
+    """The opt-out store, opened for the run and closed after it (one passed in stays open)."""
+    if given is None or isinstance(given, OptOutStore):
+        return given
+    store = await open_opt_outs(given)
+    stack.push_async_callback(store.aclose)
+    return store

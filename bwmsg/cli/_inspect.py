@@ -92,9 +92,29 @@ def print_dry_run(out: Console, report: DryRunReport) -> None:
     _print_sample(out, report)
     _print_duplicates(out, report)
     _print_invalid(out, report)
+    _print_held(out, report)
     if not report.ok:
         reason = "fix the rows above" if report.rows else "the input has no rows"
         _plain(out, f"No row would be sent: {reason}.")
+
+
+def _print_held(out: Console, report: DryRunReport) -> None:
+    if not report.held:
+        return
+    goes = report.held - report.held_never
+    if goes:
+        opens = report.opens.isoformat(timespec="minutes") if report.opens else "?"
+        _plain(
+            out,
+            f"Quiet hours would hold {_rows(goes)} at the start, the first until {opens}: the "
+            "run waits for them (or stops there with --no-wait).",
+        )
+    if report.held_never:
+        _plain(
+            out,
+            f"Quiet hours would hold {_rows(report.held_never)} for good: a number with no "
+            "known time zone, or zones with no moment allowed in all of them.",
+        )
 
 
 def _print_counts(out: Console, report: DryRunReport) -> None:

@@ -43,7 +43,7 @@ from ..campaign import (
 from ..campaign._input import read_text_template
 from ..campaign._listener import Settling
 from ..campaign._numbers import check_country
-from ..campaign._quiet import parse_quiet_hours, zones_of
+from ..campaign._quiet import QuietHours, parse_quiet_hours, zones_of
 from ..campaign._urls import is_database_url, redacted
 from ._common import (
     EXIT_BUSY,
@@ -341,7 +341,7 @@ def campaign_run(**kwargs: Any) -> None:
     out = console()
     _check_input(recipients, template)
     if kwargs["dry_run"]:
-        _dry_run(out, recipients, template)
+        _dry_run(out, recipients, template, kwargs["quiet_hours"], kwargs["start_at"])
         return
     if kwargs["journal"] is None:
         raise click.UsageError("--journal PATH is required (it records every row's state)")
@@ -410,9 +410,15 @@ def run_guarded(go: Coroutine[Any, Any, int]) -> int:
         return EXIT_INTERRUPTED
 
 
-def _dry_run(out: Console, recipients: Path, template: Template) -> None:
+def _dry_run(
+    out: Console,
+    recipients: Path,
+    template: Template,
+    quiet: QuietHours | None,
+    start_at: datetime | None,
+) -> None:
     try:
-        report = dry_run(recipients, template)
+        report = dry_run(recipients, template, quiet=quiet, now=start_at)
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
     print_dry_run(out, report)

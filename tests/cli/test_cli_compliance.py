@@ -214,3 +214,23 @@ async def test_mistakes_are_named_before_anything_is_sent(tmp_path: Path) -> Non
         assert "secret-pw" not in out
         assert sim.accepted == []
         assert not journal.exists()
+
+
+async def test_the_dry_run_says_how_many_rows_are_held_and_until_when(tmp_path: Path) -> None:
+    recipients = quiet_rows(tmp_path)
+    night = datetime(2026, 12, 2, 3, 30, tzinfo=timezone.utc)
+    async with Simulator() as sim:
+        env = faked_env(night, env_for(sim))
+        args = run_args(recipients, tmp_path / "d.db", "--quiet-hours", "21:00-08:00", "--dry-run")
+        code, out = await bwmsg_run(env, *args)
+        assert code == 0, out
+        assert "hold 2 rows at the start, the first until 2026-12-02T13:00+00:00" in out
+        assert "hold 1 row for good" in out
+        # Counted at --start-at: at 14:00 UTC New York may be texted, Los Angeles (06:00) and
+        # Honolulu (04:00) not yet.
+        later = (*args, "--start-at", "2026-12-02T14:00:00Z")
+        code, out = await bwmsg_run(env, *later)
+        assert code == 0, out
+        assert "hold 2 rows at the start, the first until 2026-12-02T16:00+00:00" in out
+        assert "hold 1 row for good" in out
+        assert sim.accepted == []

@@ -98,6 +98,7 @@ def test_every_block_is_run_or_listed() -> None:
         "import asyncio",
         "to,name,code",
         "bwmsg campaign run recipients.csv --from +19195550000 \\",
+        "bwmsg opt-outs add +19195551002",
         'bwmsg campaign run recipients.csv --from +19195550000 --text "Hi {name}" \\',
         "from aiohttp import web",
         "import pytest",
@@ -154,6 +155,24 @@ async def test_campaign_commands(sim: Simulator, tmp_path: Path) -> None:
         ("+19195551003", "+19195551004"),
     ]
     assert (tmp_path / "results.csv").read_text().count("\n") == 4
+
+
+async def test_compliance_commands(sim: Simulator, tmp_path: Path) -> None:
+    """The opt-out example: the opted-out number (José's row) is never texted."""
+    (tmp_path / "recipients.csv").write_text(block_starting("csv", "to,name,code"))
+    env = simulator_env(port_of(sim))
+    commands = shell_lines(block_starting("sh", "bwmsg opt-outs add +19195551002"))
+    assert len(commands) == 4
+    outputs = []
+    for command in commands:
+        code, output = await run(env, tmp_path, "bash", "-c", command)
+        assert code == 0, f"{command}\n{output}"
+        assert "Traceback" not in output
+        outputs.append(output)
+    assert outputs[1].startswith("+19195551002\t")
+    texted = sorted(n for m in sim.accepted for n in m.to)
+    assert texted == ["+19195551001", "+19195551003", "+19195551004"]
+    assert "suppressed" in outputs[3]
 
 
 async def test_pytest_example(tmp_path: Path) -> None:
