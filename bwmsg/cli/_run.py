@@ -12,7 +12,7 @@ import resource
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +23,7 @@ from rich.markup import escape
 from yarl import URL
 
 from .. import _loop
+from .._errors import BwmsgError
 from .._retry import RetryPolicy
 from .._sender import DEFAULT_BASE_URL, Sender
 from ..campaign import (
@@ -42,6 +43,7 @@ from ..campaign import (
 )
 from ..campaign._input import read_text_template
 from ..campaign._listener import Settling
+from ..campaign._media_files import LocalMedia, local_media
 from ..campaign._numbers import check_country
 from ..campaign._quiet import QuietHours, parse_quiet_hours, zones_of
 from ..campaign._urls import is_database_url, redacted
@@ -73,6 +75,41 @@ __all__ = [
     "sending_options",
     "sending_sender",
 ]
+
+
+def _media_files(kwargs: dict[str, Any], creds: dict[str, Any]) -> list[LocalMedia]:
+    """The local files among ``--media``, checked; each value naming one is replaced in
+    ``kwargs`` by the URL the file will have once uploaded."""
+    try:
+        found = local_media(kwargs["media"])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--media") from None
+    if not any(found):
+        return []
+    env = os.environ
+    base = creds["base_url"] or env.get("BW_MESSAGING_BASE_URL", "").strip() or DEFAULT_BASE_URL
+    account = creds["account_id"] or env.get("BW_ACCOUNT_ID", "").strip() or "ACCOUNT"
+    kwargs["media"] = tuple(
+        given if file is None else file.url(base.rstrip("/"), account)
+        for given, file in zip(kwargs["media"], found, strict=True)
+    )
+    return [file for file in found if file is not None]
+
+
+async def _upload(sender: Sender, uploads: Sequence[LocalMedia], out: Console) -> None:
+    """Each local ``--media`` file into Bandwidth's media store, once for this run."""
+    for file in uploads:
+        try:
+            await sender.upload_media(file.media_id, file.path.read_bytes(), file.content_type)
+        except (BwmsgError, OSError) as exc:
+            raise click.ClickException(
+                f"--media {file.path}: the upload failed, nothing was sent: {exc}"
+            ) from None
+        out.print(
+            f"uploaded {escape(file.path.name)} ({file.size:,} bytes, {file.content_type}) "
+            "for this run",
+            soft_wrap=True,
+        )
 
 
 def _template(kwargs: dict[str, Any], application_id: str | None) -> Template:
@@ -254,7 +291,12 @@ def sending_options(func: Any) -> Any:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Read the message template from a file (UTF-8; a BOM and one final newline dropped).",
 )
-@click.option("--media", multiple=True, help="Media URL (template); repeat for several.")
+@click.option(
+    "--media",
+    multiple=True,
+    help="Media URL (template), or a local file to upload once for the run (at most 3.5 MB; "
+    "its content type from its extension); repeat for several.",
+)
 @click.option("--tag", default=None, help="Tag template (default: campaign and row, no PII).")
 @sending_options
 @click.option(
@@ -336,6 +378,7 @@ def campaign_run(**kwargs: Any) -> None:
     cannot start; 2 for a mistake in the command.
     """
     creds = pop_credentials(kwargs)
+    uploads = _media_files(kwargs, creds)
     template = _template(kwargs, creds["application_id"])
     recipients: Path = kwargs["recipients"]
     out = console()
@@ -369,6 +412,7 @@ def campaign_run(**kwargs: Any) -> None:
         (kwargs["receipts"], kwargs["receipts_wait"]) if kwargs["receipts"] else None,
         recipients=recipients,
         template=template,
+        uploads=uploads,
     )
     sys.exit(run_guarded(go))
 
@@ -526,6 +570,7 @@ async def run_journal(
     recipients: Path | None = None,
     template: Template | None = None,
     campaign: str | None = None,
+    uploads: Sequence[LocalMedia] = (),
 ) -> int:
     """``campaign run`` (``recipients`` and ``template`` given) or ``campaign worker``."""
     stop, hurry = asyncio.Event(), asyncio.Event()
@@ -539,6 +584,7 @@ async def run_journal(
             store = await open_store(stack, "--opt-outs", options.get("opt_outs"))
             options = {**options, "opt_outs": store}
             await stack.enter_async_context(sender)
+            await _upload(sender, uploads, out)
             settling = Settling()
             if receipts:
                 await start_listener(
