@@ -17,6 +17,7 @@ failures (see ``_base.py``)::
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ from yarl import URL
 
 from ._base import Answer, AnswerTimeout, ConnectError, ExchangeError, Settings
 from ._proxy import refusal
+
+_LARGE_BODY = 1 << 20  # aiohttp.payload.TOO_LARGE_BYTES_BODY
 
 __all__ = ["SessionTransport", "mapped"]
 
@@ -131,12 +134,17 @@ class SessionTransport:
         target = URL(url)
         if self._settings.timeout != self._timeout_for:
             self._timeout = self._client_timeout()
+        # aiohttp warns (ResourceWarning) of a bytes body over 1 MiB; a media upload may be
+        # 3.5 MB: such a body goes as a stream of its bytes (its length still sent).
+        data: bytes | io.BytesIO | None = body
+        if body is not None and len(body) > _LARGE_BODY:
+            data = io.BytesIO(body)
         try:
             async with self._session.request(
                 method,
                 target,
                 params=params,
-                data=body,
+                data=data,
                 headers={**headers, **self._headers_for(target)},
                 timeout=self._timeout,
                 **self._options_for(target),

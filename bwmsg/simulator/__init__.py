@@ -26,6 +26,7 @@ From a shell: ``bwmsg simulator --port 8080 --faults rate_limited=0.1``.
 
 from ._callbacks import Callbacks
 from ._faults import Faults
+from ._media import MediaUpload
 from ._server import AcceptedMessage, Simulator, TokenRequest
 
-__all__ = ["AcceptedMessage", "Callbacks", "Faults", "Simulator", "TokenRequest"]
+__all__ = ["AcceptedMessage", "Callbacks", "Faults", "MediaUpload", "Simulator", "TokenRequest"]

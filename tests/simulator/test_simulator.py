@@ -757,7 +757,14 @@ def test_exports() -> None:
     """bwmsg.simulator's __all__ is sorted and complete."""
     names = bwmsg.simulator.__all__
     assert names == sorted(names)
-    assert set(names) == {"AcceptedMessage", "Callbacks", "Faults", "Simulator", "TokenRequest"}
+    assert set(names) == {
+        "AcceptedMessage",
+        "Callbacks",
+        "Faults",
+        "MediaUpload",
+        "Simulator",
+        "TokenRequest",
+    }
     for name in names:
         assert getattr(bwmsg.simulator, name).__doc__
 
