@@ -239,22 +239,27 @@ class PostgresJournal(CampaignJournal):
                 self.campaign_id,
                 str(count),
             )
+            if not have:
+                # Statistics for the new rows, so that the claims' plans use the indexes.
+                await conn.execute("ANALYZE bwmsg_rows")
         return count
 
+    # Each row with the first row of its recipients, by a window (a sort), never a join: right
+    # after a load the planner has no statistics on the new rows and would pick a nested loop,
+    # quadratic in the rows (20,000 rows took 78 s before the first claim).
     _FIRSTS = (
-        "WITH firsts AS (SELECT recipients, MIN(row) AS first FROM bwmsg_rows WHERE campaign = $1"
-        " AND recipients <> '' GROUP BY recipients HAVING COUNT(*) > 1) "
+        "WITH firsts AS (SELECT row, MIN(row) OVER (PARTITION BY recipients) AS first "
+        "FROM bwmsg_rows WHERE campaign = $1 AND recipients <> ''), "
+        "dupes AS (SELECT row, first FROM firsts WHERE row <> first) "
     )
 
     async def duplicates(self, limit: int = 20) -> tuple[int, list[tuple[int, int]]]:
-        join = (
-            "FROM bwmsg_rows r JOIN firsts f ON r.recipients = f.recipients "
-            "WHERE r.campaign = $1 AND r.row <> f.first"
-        )
         async with self.pool.acquire() as conn:
-            found = await conn.fetchval(f"{self._FIRSTS} SELECT COUNT(*) {join}", self.campaign_id)
+            found = await conn.fetchval(
+                f"{self._FIRSTS} SELECT COUNT(*) FROM dupes", self.campaign_id
+            )
             first = await conn.fetch(
-                f"{self._FIRSTS} SELECT r.row, f.first {join} ORDER BY r.row LIMIT $2",
+                f"{self._FIRSTS} SELECT row, first FROM dupes ORDER BY row LIMIT $2",
                 self.campaign_id,
                 limit,
             )
@@ -264,10 +269,9 @@ class PostgresJournal(CampaignJournal):
         async with self.pool.acquire() as conn:
             done = await conn.execute(
                 f"{self._FIRSTS} UPDATE bwmsg_rows r SET state = 'failed', retryable = false, "
-                f"updated = {sql.EPOCH}, error = 'a duplicate of row ' || f.first || "
-                "': skipped (--dedupe)' FROM firsts f WHERE r.campaign = $1 AND "
-                "r.recipients = f.recipients AND r.row <> f.first AND r.state = 'pending' "
-                "AND r.claimed_by IS NULL",
+                f"updated = {sql.EPOCH}, error = 'a duplicate of row ' || d.first || "
+                "': skipped (--dedupe)' FROM dupes d WHERE r.campaign = $1 AND r.row = d.row "
+                "AND r.state = 'pending' AND r.claimed_by IS NULL",
                 self.campaign_id,
             )
         return _affected(done)
