@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -136,7 +136,9 @@ class ClaimFeed:
 
     When nothing can be claimed but other workers still hold rows (one of them may die and
     its rows come back when its lease runs out), it looks again every ``poll`` seconds until
-    no row is left or ``stop`` is set.
+    no row is left or ``stop`` is set. Before each such wait it awaits ``idle()``: the run
+    writes the outcomes it holds, for the others wait for this worker's rows just as it waits
+    for theirs (unwritten, they would wait for each other for ever).
     """
 
     def __init__(
@@ -147,12 +149,14 @@ class ClaimFeed:
         *,
         batch: int,
         poll: float,
+        idle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.rules = rules
         self.stop = stop
         self.batch = batch
         self.poll = poll
+        self.idle = idle
         self.buffer: deque[Item] = deque()
 
     async def _refill(self) -> None:
@@ -164,6 +168,8 @@ class ClaimFeed:
                 previous = None if c.state is RowState.PENDING else (c.state.value, c.retryable)
                 self.buffer.append(make_item(c.row, request_from_json(c.request), previous))
             if not claimed:
+                if self.idle is not None:
+                    await self.idle()
                 # Rows other workers hold come back only when their leases run out: another
                 # machine's lease has no event to wait for, so look again shortly.
                 with contextlib.suppress(asyncio.TimeoutError):

@@ -578,7 +578,9 @@ def _options(given: dict[str, Any]) -> _Options:
 def _claims(db: CampaignJournal, run: _Run, options: _Options, concurrency: int) -> ClaimFeed:
     rules = ClaimRules(resend_unknown=options.resend_unknown, retry_failed=options.retry_failed)
     poll = min(max(options.lease / 6, 0.2), 2.0)
-    return ClaimFeed(db, rules, run.stop, batch=max(100, 4 * concurrency), poll=poll)
+    return ClaimFeed(
+        db, rules, run.stop, batch=max(100, 4 * concurrency), poll=poll, idle=run.flush
+    )
 
 
 async def _drive(
