@@ -282,18 +282,19 @@ async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
             async for _ in sender.send_many(_requests(spec["concurrency"])):
                 pass
             await asyncio.sleep(rate.capacity / rate.segments_per_second + 0.05)
-            # Benchmark-only instrumentation of a private attribute: when the throttle lets each
-            # request go. Skipped if the Sender is built differently.
-            throttle = getattr(sender, "_throttle", None)
-            if throttle is not None and hasattr(throttle, "acquire"):
-                acquire = throttle.acquire
+            # Benchmark-only instrumentation of a private attribute: when the gate (the 429
+            # pause, then the throttle) lets each request go. Skipped if the Sender is built
+            # differently.
+            gate = getattr(sender, "_gate", None)
+            if gate is not None and hasattr(gate, "wait"):
+                wait = gate.wait
 
-                async def timed_acquire(request: Any) -> None:
-                    await acquire(request)
+                async def timed_wait(request: Any) -> None:
+                    await wait(request)
                     per = 1 if request.media else segments(request.text or "").segments
                     permits.append((loop.time(), per * len(request.to)))
 
-                throttle.acquire = timed_acquire
+                gate.wait = timed_wait
             recording = True
             started = loop.time()
             sent = failed = 0
