@@ -16,6 +16,7 @@ from ._demo import demo
 from ._inspect import campaign_export, campaign_status
 from ._optouts import opt_outs
 from ._receipts import campaign_receipts, campaign_reconcile
+from ._report import campaign_report
 from ._run import campaign_run
 from ._send import segments_command, send
 from ._simulator import simulator
@@ -52,5 +53,6 @@ _assemble(
     campaign_export,
     campaign_receipts,
     campaign_reconcile,
+    campaign_report,
 )
 _assemble(main, campaign, opt_outs, demo, send, segments_command, simulator)
