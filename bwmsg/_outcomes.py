@@ -8,6 +8,8 @@ from ._errors import (
     AmbiguousSendError,
     ApiError,
     BwmsgError,
+    RateLimitedError,
+    ServerError,
     TransportError,
     api_error_from_response,
 )
@@ -15,7 +17,13 @@ from ._models import Message, MessageRequest
 from ._retry import parse_retry_after
 from ._transport import Answer, AnswerTimeout, ConnectError, ExchangeError
 
-__all__ = ["answer_outcome", "failure_outcome", "message_from_request", "short"]
+__all__ = [
+    "answer_outcome",
+    "attempt_result",
+    "failure_outcome",
+    "message_from_request",
+    "short",
+]
 
 
 def answer_outcome(answer: Answer) -> Message | BwmsgError | None:
@@ -55,6 +63,24 @@ def failure_outcome(
         )
     # Disconnected, reset, truncated or malformed answer ...: the request may have been read.
     return _caused(AmbiguousSendError(f"{exc}: the message may have been sent"), exc)
+
+
+def attempt_result(outcome: Message | BwmsgError | None) -> str:
+    """What one attempt came to, in the words of ``bwmsg_attempts_total``'s ``result`` label:
+    ``accepted`` (a 2xx, readable or not), ``rate_limited`` (429), ``server_error`` (5xx),
+    ``client_error`` (any other error status), ``transport`` (nothing was written) or
+    ``ambiguous`` (written, no whole answer)."""
+    if not isinstance(outcome, BwmsgError):
+        return "accepted"
+    if isinstance(outcome, RateLimitedError):
+        return "rate_limited"
+    if isinstance(outcome, ServerError):
+        return "server_error"
+    if isinstance(outcome, ApiError):
+        return "client_error"
+    if isinstance(outcome, TransportError):
+        return "transport"
+    return "ambiguous"
 
 
 def _caused(error: BwmsgError, cause: BaseException) -> BwmsgError:

@@ -47,10 +47,17 @@ from ._listing import DateTime, MessageSummary
 from ._listing import list_messages as _list_messages
 from ._many import Many, Slot, uncancel
 from ._models import Message, MessageRequest, Outcome, SendResult
-from ._outcomes import answer_outcome, failure_outcome, message_from_request, short
+from ._outcomes import (
+    answer_outcome,
+    attempt_result,
+    failure_outcome,
+    message_from_request,
+    short,
+)
 from ._retry import Attempts, RetryPolicy, retry
-from ._stats import SenderStats, Stats
+from ._stats import Observer, Observers, SenderStats, Stats
 from ._throttle import RateLimit, open_gate
+from ._tracing import AttemptSpans, attempt_spans
 from ._transport import (
     AnswerTimeout,
     ConnectError,
@@ -63,7 +70,7 @@ from ._transport import (
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TOKEN_URL", "Sender"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TOKEN_URL", "Sender", "observer_of", "watch"]
 
 logger = logging.getLogger("bwmsg")
 
@@ -196,6 +203,10 @@ class Sender:
         self._head: Any = None
         self._head_for: dict[str, str] | None = None
         self._stats = Stats()
+        # Who watches (bwmsg.metrics) and what traces (bwmsg._tracing): None costs one check
+        # per attempt. The spans are chosen when the Sender opens.
+        self._watch: Observer | None = None
+        self._spans: AttemptSpans | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Sender:
@@ -271,6 +282,7 @@ class Sender:
                 headers=defaults,
             )
             self._inflight = Limit(self.concurrency)
+            self._spans = attempt_spans(self._url, self.account_id, _version())
             self._state = Lifecycle.OPEN
         return self._web
 
@@ -362,8 +374,15 @@ class Sender:
             return StoppedError("send_many was stopped")
         tries.attempt += 1
         tries.used = None
+        watch = self._watch
         try:
-            await self._gate.wait(tries.request)
+            if watch is None:
+                await self._gate.wait(tries.request)
+            else:
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                await self._gate.wait(tries.request)
+                watch.waited(loop.time() - began)
         except BwmsgError as exc:  # the gate cannot say (its store is out of reach)
             return exc
         headers = self._credentials.static_headers
@@ -385,7 +404,8 @@ class Sender:
         slot: Slot | None,
         loop: asyncio.AbstractEventLoop,
     ) -> Message | BwmsgError | None:
-        """One attempt through the transport: what its answer or failure means."""
+        """One attempt through the transport: what its answer or failure means (counted,
+        told to the observer, traced)."""
         stats = self._stats
         inflight = self._inflight
         transport = self._transport
@@ -397,9 +417,13 @@ class Sender:
         if not inflight.try_acquire():
             await inflight.acquire()
         stats.in_flight += 1
+        spans = self._spans
+        span = None if spans is None else spans.start(tries.attempt)
         sent_at = loop.time()
         deadline = sent_at + self._settings.timeout
         outcome: Message | BwmsgError | None
+        status: int | None = None
+        timed_out = False
         try:
             # Serialised once a slot is free, not before: a request waiting for its turn holds
             # no body (orjson's output keeps a 4 KiB buffer), so many waiting sends stay cheap.
@@ -411,15 +435,28 @@ class Sender:
             tries.made += 1
             if slot is not None:
                 slot.written = True
-            outcome = answer_outcome(await transport.exchange(link, self._head, body, deadline))
+            answer = await transport.exchange(link, self._head, body, deadline)
+            status = answer.status
+            outcome = answer_outcome(answer)
         except (ConnectError, ExchangeError, AnswerTimeout) as exc:
             outcome = failure_outcome(exc, self.base_url, self.timeout)
+            timed_out = isinstance(exc, AnswerTimeout)
+        except BaseException:  # cancelled (send_many's stop, the Sender closing)
+            if spans is not None and span is not None:
+                spans.cancelled(span)
+            raise
         finally:
             stats.in_flight -= 1
             inflight.release()
         if slot is not None:
             slot.written = False  # answered (or failed): nothing on the wire now
-        stats.latency(loop.time() - sent_at)
+        seconds = loop.time() - sent_at
+        stats.latency(seconds)
+        watch = self._watch
+        if watch is not None:
+            watch.attempted(attempt_result(outcome), seconds)
+        if spans is not None and span is not None:
+            spans.end(span, outcome, status, timed_out)
         return outcome
 
     def _body(self, tries: _Tries) -> bytes:
@@ -695,6 +732,26 @@ class Sender:
             AmbiguousSendError: every attempt failed, the last after the request was sent.
         """
         await _media.delete_media(self, media_id, web=self._open, credentials=self._credentials)
+
+
+def watch(sender: Sender, observer: Observer) -> Stats:
+    """Make ``observer`` hear of ``sender``'s attempts, waits at its gate and the campaign runs
+    on it (once, however often it is given); returns the Sender's counters, for a metrics
+    collector to read at scrape time."""
+    current = sender._watch
+    if current is None:
+        sender._watch = observer
+    elif current is not observer:
+        known = current.observers if isinstance(current, Observers) else (current,)
+        if not any(o is observer for o in known):
+            sender._watch = Observers(*known, observer)
+    return sender._stats
+
+
+def observer_of(sender: Sender) -> Observer | None:
+    """What watches ``sender`` (see :func:`watch`), or None: a campaign run tells it of its
+    journal writes and rows."""
+    return sender._watch
 
 
 class _Tries(Attempts["Message | None"]):

@@ -1,13 +1,15 @@
-"""Counters and latency quantiles of a Sender, kept cheaply enough for the hot path."""
+"""Counters and latency quantiles of a Sender, kept cheaply enough for the hot path, and the
+:class:`Observer` a Sender tells more to when someone watches it (bwmsg.metrics)."""
 
 from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Mapping
 
 import attrs
 
-__all__ = ["SenderStats", "Stats"]
+__all__ = ["Observer", "Observers", "SenderStats", "Stats"]
 
 # Latency histogram: bucket upper bounds growing by 10 % from 0.1 ms to about 2 minutes.
 _BOUNDS: list[float] = [0.0001 * 1.1**i for i in range(150)]
@@ -117,3 +119,48 @@ class Stats:
         for i in range(1, gap + 1):
             self._per_second[(self._second + i) % _WINDOW] = 0
         self._second = max(self._second, second)
+
+
+class Observer:
+    """What a Sender (and a campaign run on it) tells a watcher beyond its :class:`Stats`, at
+    the points that count things. Each method does nothing here; a Sender with no observer
+    pays one attribute check per attempt.
+
+    ``result`` of an attempt is one of ``accepted``, ``rate_limited``, ``server_error``,
+    ``client_error``, ``transport``, ``ambiguous`` (bwmsg._outcomes.attempt_result).
+    """
+
+    def attempted(self, result: str, seconds: float) -> None:
+        """One HTTP attempt ended as ``result`` after ``seconds``."""
+
+    def waited(self, seconds: float) -> None:
+        """One attempt waited ``seconds`` at the gate (the pause after a 429, the rate limit)."""
+
+    def journal_written(self, seconds: float) -> None:
+        """A campaign run wrote its outcomes to its journal in ``seconds``."""
+
+    def rows(self, campaign: str, counts: Mapping[str, int]) -> None:
+        """The rows of ``campaign`` by state, as its journal counts them now."""
+
+
+class Observers(Observer):
+    """Several observers of one Sender, each told everything."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def attempted(self, result: str, seconds: float) -> None:
+        for observer in self.observers:
+            observer.attempted(result, seconds)
+
+    def waited(self, seconds: float) -> None:
+        for observer in self.observers:
+            observer.waited(seconds)
+
+    def journal_written(self, seconds: float) -> None:
+        for observer in self.observers:
+            observer.journal_written(seconds)
+
+    def rows(self, campaign: str, counts: Mapping[str, int]) -> None:
+        for observer in self.observers:
+            observer.rows(campaign, counts)

@@ -86,7 +86,14 @@ def test_public_items_are_documented() -> None:
             assert value.__doc__, name
 
 
-PUBLIC_PACKAGES = ["bwmsg", "bwmsg.callbacks", "bwmsg.campaign", "bwmsg.simulator", "bwmsg.testing"]
+PUBLIC_PACKAGES = [
+    "bwmsg",
+    "bwmsg.callbacks",
+    "bwmsg.campaign",
+    "bwmsg.metrics",
+    "bwmsg.simulator",
+    "bwmsg.testing",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_PACKAGES)
