@@ -1,4 +1,5 @@
-"""Phone numbers in logs: masked by default, in full only when asked; secrets in a command line.
+"""Phone numbers in logs: masked by default, in full only when asked; secrets in a command line
+(option values and URL passwords).
 
 bwmsg's log lines may name a recipient (``row 12 to +1919555**** failed``) but never show the
 whole number unless full numbers were asked for, with :func:`log_full_numbers` or the
@@ -18,6 +19,7 @@ from pathlib import Path
 __all__ = [
     "Masked",
     "command_line",
+    "hide_url_password",
     "log_full_numbers",
     "mask_number",
     "mask_numbers_in",
@@ -97,10 +99,23 @@ def masked(number: str) -> Masked:
     return Masked(number)
 
 
+# A URL's user and password (``postgresql://user:pass@host/db``, ``redis://:pass@host``), where
+# an argument starts or after an option's ``=`` (``--journal=URL``). The password runs to the
+# last ``@`` before the path, so that one holding an unescaped ``@`` is hidden whole.
+_URL_PASSWORD = re.compile(r"(?i)(^|=)([a-z][a-z0-9+.-]*://[^:/?#@]*:)([^/?#]*)@")
+
+
+def hide_url_password(arg: str) -> str:
+    """``arg`` with the password of a URL in it (``scheme://user:pass@...``, alone or as an
+    option's ``--name=URL``) replaced by ``...``."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}...@", arg, count=1)
+
+
 def command_line(argv: Sequence[str] | None = None) -> str:
     """``argv`` (this process's by default) as a shell command line, ``bwmsg ...`` when it is
-    the bwmsg command, with the values of ``--password`` and ``--client-secret`` hidden."""
-    args = list(sys.argv if argv is None else argv)
+    the bwmsg command, with the values of ``--password`` and ``--client-secret`` hidden, and
+    the password of any URL (a PostgreSQL journal's, a Redis server's)."""
+    args = [hide_url_password(arg) for arg in (sys.argv if argv is None else argv)]
     for i, arg in enumerate(args):
         for name in _SECRET_OPTIONS:
             if arg == name and i + 1 < len(args):

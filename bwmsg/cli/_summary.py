@@ -19,7 +19,11 @@ from ._inspect import when
 __all__ = ["print_summary", "report"]
 
 
-def report(out: Console, summary: CampaignSummary, journal: Path, *, interrupted: bool) -> int:
+def report(
+    out: Console, summary: CampaignSummary, journal: Path | str, *, interrupted: bool
+) -> int:
+    """Print the summary (``journal`` as it may be shown: a URL without its password) and, unless
+    every row is final, how to resume; the exit status."""
     print_summary(out, summary, journal)
     if summary.complete:
         return 0
@@ -36,7 +40,7 @@ def report(out: Console, summary: CampaignSummary, journal: Path, *, interrupted
     return 1
 
 
-def print_summary(out: Console, s: CampaignSummary, journal: Path | None) -> None:
+def print_summary(out: Console, s: CampaignSummary, journal: Path | str | None) -> None:
     """The run's counts and what to do next; ``journal`` None when it is gone (the demo's
     temporary one): no advice names it then."""
     title = f"Campaign run ({journal})" if journal is not None else "Campaign run"
@@ -95,7 +99,9 @@ def _print_held(out: Console, s: CampaignSummary) -> None:
     )
 
 
-def _print_unknown_advice(out: Console, unknown: int, since: float | None, journal: Path) -> None:
+def _print_unknown_advice(
+    out: Console, unknown: int, since: float | None, journal: Path | str
+) -> None:
     out.print(
         f"{unknown:,} rows may have been sent (unknown): a rerun does not send them again. "
         f"Next: [bold]{shlex.join(['bwmsg', 'campaign', 'reconcile', str(journal)])}[/bold] "
