@@ -94,6 +94,11 @@ class PostgresJournal(CampaignJournal):
         self.pool: Any = None
         self.renewer: asyncio.Task[None] | None = None
         self.lost = False
+        # One write at a time, in the order they were asked for: the runner counts on each
+        # commit that marks rows `sending` coming after every outcome it was given before (so
+        # that a kill leaves at most its bound `sending`); a flush still in its transaction
+        # when a mark commits would leave its rows `sending` beside the new ones.
+        self.writing = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<PostgresJournal {self.where} campaign={self.campaign_id}>"
@@ -377,7 +382,7 @@ class PostgresJournal(CampaignJournal):
         sending: Sequence[Mark] = (),
         settled_below: int | None = None,
     ) -> float:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.writing, self.pool.acquire() as conn, conn.transaction():
             if updates:
                 await conn.execute(sql.RECORD, self.campaign_id, self.worker, *_columns(updates))
             if sending:
