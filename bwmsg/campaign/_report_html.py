@@ -127,13 +127,18 @@ def _figures(go: Any, figures: ReportFigures) -> Iterable[tuple[str, str, Any]]:
 # -- charts ----------------------------------------------------------------------------------------
 
 
-def _layout(fig: Any, title: str, x: str, y: str, *, empty: str | None = None) -> Any:
+def _layout(
+    fig: Any, title: str, x: str, y: str, *, empty: str | None = None, note: str | None = None
+) -> Any:
+    """Title (and a smaller ``note`` under it), axes, the common look; ``empty``: a chart with
+    nothing to draw, saying why in its middle."""
+    heading = _label(title) + (f"<br><sup>{_label(note)}</sup>" if note else "")
     fig.update_layout(
-        title={"text": _label(title)},
+        title={"text": heading},
         xaxis_title=x,
         yaxis_title=y,
         template="plotly_white",
-        margin={"l": 70, "r": 30, "t": 60, "b": 60},
+        margin={"l": 70, "r": 30, "t": 80, "b": 60},
         legend={"orientation": "h", "y": -0.2, "traceorder": "normal"},
     )
     if empty is not None:
@@ -205,19 +210,17 @@ def _retries(go: Any, figures: ReportFigures) -> Any:
 
 
 def _durations(go: Any, durations: Histogram | None) -> Any:
-    why = "from a row taken to send to its outcome written; retries and throttle waits included"
+    note = (
+        "From a row taken to send to its outcome written: retries, throttle waits and the wait "
+        "for the journal's next write included (the journal keeps no per-attempt HTTP latency)"
+    )
     if durations is None:
-        return _layout(
-            go.Figure(),
-            "Send duration per row",
-            "seconds",
-            "rows",
-            empty="this journal's rows do not say when they were taken (sending_at)",
-        )
+        why = "this journal's rows do not say when they were taken (sending_at)"
+        return _layout(go.Figure(), "Send duration per row", "seconds", "rows", empty=why)
     used = [i for i, n in enumerate(durations.counts) if n]
     first, last = (used[0], used[-1]) if used else (0, -1)
     edges = durations.edges
-    labels = [f"{_seconds(edges[i])}-{_seconds(edges[i + 1])}" for i in range(first, last + 1)]
+    labels = [f"{_seconds(edges[i])}–{_seconds(edges[i + 1])}" for i in range(first, last + 1)]
     fig = go.Figure(go.Bar(x=labels, y=durations.counts[first : last + 1], marker_color="#1f77b4"))
     fig.update_layout(xaxis_type="category", bargap=0.05)
     quantiles = ", ".join(
@@ -225,8 +228,9 @@ def _durations(go: Any, durations: Histogram | None) -> Any:
         for q in (0.5, 0.9, 0.99)
         if (v := durations.quantile(q)) is not None
     )
-    title = f"Send duration per row ({why}){': ' + quantiles if quantiles else ''}"
-    return _layout(fig, title, "seconds", "rows", empty=None if used else "no row was timed")
+    title = f"Send duration per row{': ' + quantiles if quantiles else ''}"
+    empty = None if used else "no row was timed"
+    return _layout(fig, title, "seconds", "rows", empty=empty, note=note)
 
 
 def _receipts(go: Any, receipts: Timeline) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import tracemalloc
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +24,7 @@ from bwmsg.campaign._report import (
 )
 from bwmsg.simulator import Callbacks, Faults, Simulator
 from tests.campaign.test_campaign import journal_rows, people, write_csv
+from tests.postgres_server import pg_server, pg_url  # noqa: F401 - fixtures
 
 TEMPLATE = Template(text="Hi {name}, doors open at 7", from_="+19195550000")
 FAULTS = Faults(
@@ -38,45 +39,79 @@ OPTED_OUT = ("+19190000003", "+19190000004", "+19190000005")
 
 
 async def make_journal(tmp_path: Path, n: int = 600, *, faults: Faults = FAULTS) -> Path:
-    """A journal of a campaign of ``n`` rows sent to the simulator (at 200 segments/s, so it
-    spans a few seconds) with ``faults``, three rows opted out, and delivery callbacks (30 %
-    failed with ``ERROR_CODES``) applied while it ran; every callback is in before it returns."""
-    recipients = write_csv(tmp_path / "r.csv", people(n))
-    journal, stops = tmp_path / "j.db", tmp_path / "opt-outs.db"
-    store = await open_opt_outs(stops)
-    await store.add(OPTED_OUT)
-    await store.aclose()
+    """A SQLite journal of a campaign of ``n`` rows (see :func:`send_campaign`)."""
+    journal = tmp_path / "j.db"
     with Journal(journal) as db:
 
         async def apply(event: CallbackEvent) -> None:
             db.apply_receipt(event)
 
-        async with CallbackServer(apply) as server:
-            callbacks = Callbacks(url=server.url, failed=0.3, error_codes=ERROR_CODES)
-            async with (
-                Simulator(faults=faults, seed=5, callbacks=callbacks) as sim,
-                Sender(
-                    "acct",
-                    sim.username,
-                    sim.password,
-                    application_id="app",
-                    base_url=sim.base_url,
-                    retry=RetryPolicy(base_delay=0, max_attempts=3),
-                    concurrency=10,
-                    rate=RateLimit(200),
-                ) as sender,
-            ):
-                await run_campaign(
-                    sender,
-                    recipients,
-                    journal,
-                    TEMPLATE,
-                    opt_outs=stops,
-                    max_consecutive_failures=0,
-                )
-                await sim.callbacks_done()
-                await server.receiver.join()
+        await send_campaign(tmp_path, n, faults, journal, apply)
     return journal
+
+
+async def make_pg_journal(tmp_path: Path, url: str, n: int = 300) -> str:
+    """A campaign of ``n`` rows journalled in PostgreSQL at ``url``; its campaign id."""
+    bound: list[str] = []
+
+    def on_bound(journal: CampaignJournal) -> None:
+        assert journal.campaign_id is not None
+        bound.append(journal.campaign_id)
+
+    async with open_journal(url) as db:
+
+        async def apply(event: CallbackEvent) -> None:
+            if db.campaign_id is None:
+                await db.use_campaign(bound[0])
+            await db.apply_receipt(event)
+
+        await send_campaign(tmp_path, n, FAULTS, url, apply, on_bound=on_bound)
+    return bound[0]
+
+
+async def send_campaign(
+    tmp_path: Path,
+    n: int,
+    faults: Faults,
+    journal: Path | str,
+    apply: Callable[[CallbackEvent], Awaitable[None]],
+    **options: Any,
+) -> None:
+    """A campaign of ``n`` rows sent to the simulator (at 200 segments/s, so that it spans a
+    few seconds) with ``faults``, three rows opted out, and delivery callbacks (30 % failed
+    with ``ERROR_CODES``) given to ``apply`` while it runs; every callback is in before it
+    returns."""
+    recipients = write_csv(tmp_path / "r.csv", people(n))
+    stops = tmp_path / "opt-outs.db"
+    store = await open_opt_outs(stops)
+    await store.add(OPTED_OUT)
+    await store.aclose()
+    async with CallbackServer(apply) as server:
+        callbacks = Callbacks(url=server.url, failed=0.3, error_codes=ERROR_CODES)
+        async with (
+            Simulator(faults=faults, seed=5, callbacks=callbacks) as sim,
+            Sender(
+                "acct",
+                sim.username,
+                sim.password,
+                application_id="app",
+                base_url=sim.base_url,
+                retry=RetryPolicy(base_delay=0, max_attempts=3),
+                concurrency=10,
+                rate=RateLimit(200),
+            ) as sender,
+        ):
+            await run_campaign(
+                sender,
+                recipients,
+                journal,
+                TEMPLATE,
+                opt_outs=stops,
+                max_consecutive_failures=0,
+                **options,
+            )
+            await sim.callbacks_done()
+            await server.receiver.join()
 
 
 def sending_times(journal: Path) -> dict[int, float | None]:
@@ -207,6 +242,25 @@ async def test_no_row_sent(tmp_path: Path) -> None:
     assert figures.receipts_over_time.starts == ()
     assert figures.receipt_failures == ()
     assert sum(figures.sends.counts["failed"]) == 20 - len(OPTED_OUT)
+
+
+async def test_figures_of_a_postgresql_journal(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    """The same figures from a PostgreSQL journal, read through the same interface."""
+    campaign = await make_pg_journal(tmp_path, pg_url)
+    async with open_journal(pg_url, readonly=True) as db:
+        await db.use_campaign(campaign)
+        figures = await read_report(db)
+        rows = [dict(r) async for r in db.rows()]
+    states = Counter(r["state"] for r in rows)
+    assert figures.campaign == campaign
+    assert figures.rows == len(rows) == 300
+    assert figures.states == {s: states.get(s, 0) for s in figures.states}
+    assert figures.states["suppressed"] == len(OPTED_OUT)
+    assert figures.sends.total == sum(tried(r) for r in rows)
+    assert figures.attempts == Counter((r["attempts"], r["state"]) for r in rows)
+    receipts = Counter(r["receipt"] for r in rows if r["receipt"])
+    assert figures.receipts_over_time.total == receipts["delivered"] + receipts["failed"] > 0
+    assert {code for code, _, _ in figures.receipt_failures} == set(ERROR_CODES)
 
 
 class SyntheticJournal:

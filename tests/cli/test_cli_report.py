@@ -4,6 +4,7 @@ request but the file itself, a screenshot in the test's temporary directory."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sqlite3
@@ -12,12 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import plotly.offline
+import pytest
+from click.testing import CliRunner
 
 from bwmsg.campaign import open_journal
+from bwmsg.cli import main
 from bwmsg.simulator import Faults
-from tests.campaign.test_report_data import make_journal
+from tests.campaign.test_report_data import (  # noqa: F401 - a fixture
+    make_journal,
+    make_pg_journal,
+    rows_with_sending_at,
+)
 from tests.chromium import Page, chromium
 from tests.cli_helpers import bwmsg_run
+from tests.postgres_server import PASSWORD, pg_server, pg_url  # noqa: F401 - fixtures
 
 CHARTS = (
     "chart-sends",
@@ -44,7 +53,7 @@ def env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("BW_")}
 
 
-async def report(journal: Path, output: Path, *extra: str) -> tuple[int, str]:
+async def report(journal: Path | str, output: Path, *extra: str) -> tuple[int, str]:
     return await bwmsg_run(env(), "campaign", "report", journal, "-o", output, *extra)
 
 
@@ -97,6 +106,25 @@ async def test_report_opens_offline_with_every_chart_drawn(tmp_path: Path) -> No
     shot = (tmp_path / "report.png").read_bytes()
     assert shot.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(shot) > 50_000
+
+
+@pytest.mark.usefixtures("rows_with_sending_at")
+async def test_durations_chart_when_rows_are_timed(tmp_path: Path) -> None:
+    """With rows that say when they were taken (the journal's rows() as asked), the send
+    duration chart is drawn too: the command run in this process, so that the fixture holds."""
+    journal = await make_journal(tmp_path)
+    output = tmp_path / "report.html"
+    args = ["campaign", "report", str(journal), "-o", str(output)]
+    result = await asyncio.to_thread(CliRunner().invoke, main, args)
+    assert result.exit_code == 0, result.output
+    async with chromium(tmp_path) as page:
+        charts = await open_report(page, output)
+        await page.screenshot(tmp_path / "report.png")
+    assert page.errors == []
+    for name, chart in charts.items():
+        assert chart["marks"] > 0, f"{name} has nothing drawn"
+        assert chart["notes"] == [], name
+    assert "send duration p99" in output.read_text(encoding="utf-8")
 
 
 async def test_no_url_outside_plotly_js(tmp_path: Path) -> None:
@@ -206,3 +234,19 @@ async def test_without_plotly_the_extra_is_named(tmp_path: Path) -> None:
     assert code == 1, out
     assert "pip install 'bwmsg[report]'" in out
     assert not output.exists()
+
+
+async def test_a_postgresql_journal_by_campaign(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    """--journal URL --campaign ID: the report of that campaign; an id that is not there is a
+    usage error listing the ones there are; the URL's password is never printed."""
+    campaign = await make_pg_journal(tmp_path, pg_url)
+    output = tmp_path / "report.html"
+    code, out = await report(pg_url, output, "--campaign", campaign)
+    assert code == 0, out
+    text = output.read_text(encoding="utf-8")
+    assert f"<h1>Campaign {campaign}</h1>" in text
+    assert re.search(r"rows suppressed</td><td class=\"n\">3<", text)
+    code, out = await report(pg_url, tmp_path / "other.html", "--campaign", "nope")
+    assert code == 2, out
+    assert campaign in out
+    assert PASSWORD not in out + text
