@@ -57,6 +57,7 @@ from ._common import (
     hide_url_passwords,
     journal_problem,
     listen_address,
+    listen_problem,
     open_store,
     pop_credentials,
     rate_limit,
@@ -180,6 +181,18 @@ def _start_at(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return when
 
 
+def _metrics_address(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    address = listen_address(ctx, param, value)
+    if address is not None:
+        try:
+            import prometheus_client  # noqa: F401 - only whether it is installed
+        except ImportError:
+            raise click.BadParameter(
+                "serving metrics needs prometheus-client: pip install 'bwmsg[metrics]'"
+            ) from None
+    return address
+
+
 def sending_options(func: Any) -> Any:
     """The options ``campaign run`` and ``campaign worker`` share: how fast, how many at once,
     retries, the stop's grace, and which rows besides pending are sent."""
@@ -267,6 +280,14 @@ def sending_options(func: Any) -> Any:
             metavar="PATH|URL",
             help="Never text the numbers in this opt-out store (bwmsg opt-outs ...): their rows "
             "end suppressed [BWMSG_OPT_OUTS].",
+        ),
+        click.option(
+            "--metrics",
+            metavar="HOST:PORT",
+            default=None,
+            callback=_metrics_address,
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics while running (port 0: "
+            "any free one, printed) [needs bwmsg[metrics]].",
         ),
         click.option("--quiet", "-q", is_flag=True, help="No progress output."),
     ]
@@ -413,6 +434,7 @@ def campaign_run(**kwargs: Any) -> None:
         recipients=recipients,
         template=template,
         uploads=uploads,
+        metrics=kwargs["metrics"],
     )
     sys.exit(run_guarded(go))
 
@@ -571,8 +593,10 @@ async def run_journal(
     template: Template | None = None,
     campaign: str | None = None,
     uploads: Sequence[LocalMedia] = (),
+    metrics: tuple[str, int] | None = None,
 ) -> int:
-    """``campaign run`` (``recipients`` and ``template`` given) or ``campaign worker``."""
+    """``campaign run`` (``recipients`` and ``template`` given) or ``campaign worker``;
+    ``metrics``: where to serve ``/metrics`` while it runs."""
     stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = _Signals(stop, hurry, options["grace"])
@@ -583,6 +607,8 @@ async def run_journal(
             # One store for the run and its listener, opened before anything is sent.
             store = await open_store(stack, "--opt-outs", options.get("opt_outs"))
             options = {**options, "opt_outs": store}
+            if metrics is not None:
+                await _serve_metrics(stack, sender, metrics, out)
             await stack.enter_async_context(sender)
             await _upload(sender, uploads, out)
             settling = Settling()
@@ -635,6 +661,26 @@ async def run_journal(
         signals.remove(loop)
     # print_summary only puts the journal in text: a URL is shown without its password.
     return report(out, summary, cast(Path, where), interrupted=interrupted)
+
+
+async def _serve_metrics(
+    stack: contextlib.AsyncExitStack, sender: Sender, address: tuple[str, int], out: Console
+) -> None:
+    """``--metrics``: the Sender's metrics and its campaign's, on a registry of their own,
+    served at ``address`` while ``stack`` is open; an address it cannot listen on is a usage
+    error naming ``--metrics``, before anything is sent."""
+    from prometheus_client import CollectorRegistry
+
+    from ..metrics import register, serving
+
+    registry = CollectorRegistry()
+    register(sender, registry=registry)
+    try:
+        port = await stack.enter_async_context(serving(*address, registry=registry))
+    except OSError as exc:
+        raise listen_problem("--metrics", *address, exc) from None
+    host = f"[{address[0]}]" if ":" in address[0] else address[0]
+    out.print(f"metrics: http://{host}:{port}/metrics", soft_wrap=True)
 
 
 async def _await_receipts(

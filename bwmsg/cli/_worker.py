@@ -64,6 +64,12 @@ def campaign_worker(**kwargs: Any) -> None:
     options = {name: kwargs[name] for name in RUN_OPTIONS}
     hide_url_passwords(sys.argv)
     go = run_journal(
-        sender, journal, options, kwargs["quiet"], console(), campaign=kwargs["campaign"]
+        sender,
+        journal,
+        options,
+        kwargs["quiet"],
+        console(),
+        campaign=kwargs["campaign"],
+        metrics=kwargs["metrics"],
     )
     sys.exit(run_guarded(go))
