@@ -20,7 +20,7 @@ from .._errors import BwmsgError
 from ._journal import RowState
 from ._report import MAX_ATTEMPTS_SHOWN, Histogram, ReportFigures, Timeline
 
-__all__ = ["ReportUnavailable", "render_report", "write_report"]
+__all__ = ["ReportUnavailable", "check_plotly", "render_report", "write_report"]
 
 _INSTALL = "pip install 'bwmsg[report]'"
 _COLOURS = {
@@ -151,14 +151,25 @@ def _layout(
 
 
 def _over_time(go: Any, timeline: Timeline, keys: Sequence[str]) -> Any:
+    """Stacked bars of ``keys`` per second, each covering its bucket from its start."""
     when = [_utc(start) for start in timeline.starts]
-    fig = go.Figure(
-        [
-            go.Bar(x=when, y=timeline.per_second(key), name=key, marker_color=_COLOURS[key])
-            for key in keys
-        ]
-    )
-    fig.update_layout(barmode="stack", bargap=0.05)
+    width = timeline.width * 1000 * 0.95  # a date axis counts bar widths in milliseconds
+    bars = [
+        go.Bar(
+            x=when,
+            y=timeline.per_second(key),
+            name=key,
+            marker_color=_COLOURS[key],
+            width=width,
+            offset=0,
+        )
+        for key in keys
+    ]
+    fig = go.Figure(bars)
+    fig.update_layout(barmode="stack")
+    if timeline.starts:  # plotly's autorange would centre the bars on their starts
+        end = timeline.starts[-1] + timeline.width
+        fig.update_xaxes(range=[when[0], _utc(end)])
     return fig
 
 
@@ -289,7 +300,7 @@ def _summary_table(figures: ReportFigures) -> str:
         ("runs", figures.runs),
         ("first run started", _utc(figures.started) if figures.started else "-"),
         ("last run ended", _utc(figures.ended) if figures.ended else "-"),
-        ("time running", f"{figures.busy:,.1f} s"),
+        ("time running", f"{figures.busy:,.{1 if figures.busy >= 10 else 2}f} s"),
         ("sent per second while running", f"{figures.rate:,.1f}"),
     ]
     if figures.durations is not None:
