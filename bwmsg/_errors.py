@@ -21,7 +21,11 @@ leak out, they are wrapped and kept as ``__cause__``::
         ├── RenderError             (also ValueError) a row cannot become a message
         ├── PreflightError          (also ValueError) the template or settings cannot work
         ├── JournalMismatch         (also ValueError) the journal is another campaign's
-        └── JournalBusy             (also RuntimeError) another process holds the journal
+        ├── JournalUrlError         (also ValueError) a PostgreSQL journal cannot be used
+        ├── UnknownCampaign         (also ValueError) no such campaign in that journal
+        ├── JournalBusy             (also RuntimeError) another process holds the journal
+        ├── LeaseLost               a worker's lease ran out: it sends nothing more
+        └── ReportUnavailable       (also RuntimeError) campaign report needs plotly
 
 Any 4xx or 5xx answer means Bandwidth neither sent nor billed the message, so an
 :class:`ApiError` is a certain failure; so is a :class:`TransportError`. Only

@@ -285,7 +285,7 @@ class CampaignJournal(abc.ABC):
     def rows(self) -> AsyncIterator[Mapping[str, Any]]:
         """Every row in order as a mapping (row, recipients, sender, state, retryable,
         message_id, error, status, attempts, segments, encoding, updated, receipt,
-        receipt_code, receipt_description, receipt_time)."""
+        receipt_code, receipt_description, receipt_time, sending_at)."""
 
     @abc.abstractmethod
     async def receipt_counts(self) -> dict[str, int]:

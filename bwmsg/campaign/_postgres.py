@@ -58,7 +58,7 @@ logger = logging.getLogger("bwmsg.campaign")
 _ROW_COLUMNS = (
     "row, recipients, sender, state, retryable::int AS retryable, message_id, error, status, "
     "attempts, segments, encoding, updated, receipt, receipt_code, receipt_description, "
-    "receipt_time"
+    "receipt_time, sending_at"
 )
 
 

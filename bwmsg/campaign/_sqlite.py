@@ -512,7 +512,7 @@ class Journal:
                 f"SELECT row, recipients, sender, {_STATE} AS state, retryable, message_id, "
                 "error, status, "
                 "attempts, segments, encoding, updated, receipt, receipt_code, "
-                "receipt_description, receipt_time FROM rows ORDER BY row"
+                "receipt_description, receipt_time, sending_at FROM rows ORDER BY row"
             )
         finally:
             reader.close()
