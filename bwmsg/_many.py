@@ -204,14 +204,21 @@ class WorkerExit:
 
 
 class Feed:
-    """Hands out (index, request) pairs from a sync or async iterable, one taker at a time."""
+    """Hands out (index, request) pairs from a sync or async iterable, one taker at a time.
+
+    An async iterable may also offer ``take_ready()``: the next request when it has one at
+    hand (no await needed), else None. Workers then take without the lock and the await while
+    nobody is awaiting the iterable (a campaign's rows are taken in batches: most are at hand).
+    """
 
     def __init__(self, source: Iterable[MessageRequest] | AsyncIterable[MessageRequest]) -> None:
         self._sync: Iterator[MessageRequest] | None = None
         self._async: AsyncIterator[MessageRequest] | None = None
+        self._ready: Callable[[], MessageRequest | None] | None = None
         if isinstance(source, AsyncIterable):
             self._async = aiter(source)
             self._lock: asyncio.Lock | None = asyncio.Lock()
+            self._ready = getattr(source, "take_ready", None)
         elif isinstance(source, Iterable):
             self._sync = iter(source)
             self._lock = None
@@ -243,10 +250,17 @@ class Feed:
             return None
 
     async def take(self) -> tuple[int, MessageRequest] | None:
-        if self._lock is None:
+        """The next (index, request), or None when the input is done (or closed)."""
+        lock = self._lock
+        if lock is None:
             return self._take_sync()
+        ready = self._ready
+        if ready is not None and not lock.locked() and not self._done:
+            request = ready()
+            if request is not None:
+                return self._numbered(request)
         assert self._async is not None
-        async with self._lock:
+        async with lock:
             if self._done:
                 return None
             try:

@@ -300,6 +300,16 @@ class _Run:
                 await asyncio.wait_for(self.stop.wait(), min(left, 60.0))
         return False
 
+    def take_ready(self) -> MessageRequest | None:
+        """The next row already marked ``sending``, handed over as :meth:`source` would, or
+        None when none is at hand (or the run stops)."""
+        if not self.ready or self.stop.is_set():
+            return None
+        item = self.ready.popleft()
+        self.in_flight[self.next_index] = item
+        self.next_index += 1
+        return item.request
+
     # -- results out --------------------------------------------------------------------------
 
     def take(self, result: SendResult) -> None:
@@ -365,6 +375,22 @@ class _Run:
         await self.flush()
 
 
+class _Source:
+    """The run's requests for send_many: :meth:`_Run.source`, and the rows already marked
+    ``sending`` handed out without an await (see bwmsg._many.Feed)."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.rows = run.source()
+
+    def __aiter__(self) -> AsyncIterator[MessageRequest]:
+        return self.rows
+
+    def take_ready(self) -> MessageRequest | None:
+        """The next row already marked ``sending``, or None (the source must be awaited)."""
+        return self.run.take_ready()
+
+
 async def _grace_timer(stop: asyncio.Event, hurry: asyncio.Event, grace: float) -> None:
     """Set ``hurry`` ``grace`` seconds after ``stop`` (or leave it to whoever sets it first)."""
     await stop.wait()
@@ -376,7 +402,7 @@ async def _grace_timer(stop: asyncio.Event, hurry: asyncio.Event, grace: float) 
 async def _send(sender: Sender, run: _Run, hurry: asyncio.Event) -> None:
     timer = asyncio.ensure_future(_grace_timer(run.stop, hurry, run.options.grace))
     try:
-        results = sender.send_many(run.source(), stop=run.stop, grace=hurry)
+        results = sender.send_many(_Source(run), stop=run.stop, grace=hurry)
         async with contextlib.aclosing(results):
             async for result in results:
                 run.take(result)
