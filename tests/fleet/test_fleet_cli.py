@@ -6,7 +6,6 @@ by the test: tests/postgres_server.py)."""
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import json
 import re
@@ -18,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from bwmsg.campaign._feeds import ClaimFeed
 from bwmsg.simulator import Callbacks, Faults, Simulator
 from tests.cli_helpers import Command, bwmsg_run, env_for, write_csv, write_rows
 from tests.postgres_server import PASSWORD, PostgresServer, pg_server, pg_url  # noqa: F401
@@ -27,19 +25,6 @@ from tests.redis_server import redis_server
 TEXT = "Hi {name}"
 FROM = "+19195550000"
 CAMPAIGN = re.compile(r"campaign ([0-9a-f]{12}) in ")
-
-# Several processes sending one campaign wait, when nothing is left to claim, for the rows the
-# others hold; a worker whose last outcomes are still unwritten (the runner writes them only
-# when a result arrives and a flush is due) keeps those rows `sending`, so two such workers wait
-# for each other for ever. ClaimFeed(idle=...) writing them before each wait is the fix asked of
-# bwmsg/campaign/_feeds.py and _runner.py (see the fleet report); until it is in, the tests
-# with several senders at once cannot end.
-FLUSHES_WHILE_WAITING = "idle" in inspect.signature(ClaimFeed).parameters
-SEVERAL_SENDERS = pytest.mark.xfail(
-    not FLUSHES_WHILE_WAITING,
-    reason="workers waiting for each other's unwritten outcomes never end (runner bug)",
-    run=False,
-)
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +110,6 @@ async def test_run_on_a_url_prints_the_campaign_and_sends_every_row_once(
     assert sum(found["rows"].values()) == 150
 
 
-@SEVERAL_SENDERS
 async def test_two_workers_join_a_run_and_share_its_rows(
     tmp_path: Path,
     pg_server: PostgresServer,  # noqa: F811
@@ -262,7 +246,6 @@ async def test_reconcile_on_the_url(tmp_path: Path, pg_url: str) -> None:  # noq
     assert found["rows"]["sent"] == 40
 
 
-@SEVERAL_SENDERS
 async def test_run_and_worker_share_a_rate_through_redis(
     tmp_path: Path,
     pg_url: str,  # noqa: F811

@@ -33,7 +33,7 @@ from bwmsg.campaign._pg_sql import LOST
 from bwmsg.simulator import Simulator
 from tests.cli_helpers import Command, env_for, write_csv
 from tests.faults import CHAOS
-from tests.fleet.test_fleet_cli import CAMPAIGN, SEVERAL_SENDERS, campaign_of
+from tests.fleet.test_fleet_cli import CAMPAIGN, campaign_of
 from tests.postgres_server import pg_server, pg_url  # noqa: F401 - fixtures
 
 N = int(os.environ.get("BWMSG_FLEET_N", "6000"))
@@ -211,7 +211,6 @@ async def final_rows(url: str) -> list[Any]:
         await db.close()
 
 
-@SEVERAL_SENDERS
 async def test_workers_killed_at_random_points(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
     """SIGKILLed workers, replaced: nobody twice, all final, unknown only for the killed ones'
     rows in flight (each kill within the bound), leases ending as configured."""
