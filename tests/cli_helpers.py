@@ -40,6 +40,27 @@ def write_csv(path: Path, n: int, bad: tuple[int, ...] = ()) -> Path:
     return write_rows(path, [[number, f"Person {i}"] for i, number in enumerate(numbers)])
 
 
+def campaign_run_args(
+    recipients: Path, journal: Path | str, *extra: str | Path, text: str = "Hi {name}"
+) -> list[str | Path]:
+    """``campaign run RECIPIENTS --journal JOURNAL --from +19195550000 --text TEXT``, fast
+    retries, then ``extra``."""
+    return [
+        "campaign",
+        "run",
+        recipients,
+        "--journal",
+        journal,
+        "--from",
+        "+19195550000",
+        "--text",
+        text,
+        "--retry-delay",
+        "0.01",
+        *extra,
+    ]
+
+
 def env_for(sim: Simulator) -> dict[str, str]:
     """The environment for the command: this process's, with BW_* pointing at ``sim``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BW_")}

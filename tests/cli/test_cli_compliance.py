@@ -13,7 +13,7 @@ from pathlib import Path
 from bwmsg.campaign import Journal
 from bwmsg.campaign._optouts import SqliteOptOuts
 from bwmsg.simulator import Callbacks, Simulator
-from tests.cli_helpers import Command, bwmsg_run, env_for, until, write_rows
+from tests.cli_helpers import Command, bwmsg_run, campaign_run_args, env_for, until, write_rows
 from tests.faketime import faked_env
 from tests.servers import free_port
 
@@ -25,20 +25,7 @@ NO_ZONE = "+15555550101"  # 555: no time zone is known for it
 
 
 def run_args(recipients: Path, journal: Path | str, *extra: str | Path) -> list[str | Path]:
-    return [
-        "campaign",
-        "run",
-        recipients,
-        "--journal",
-        journal,
-        "--from",
-        "+19195550000",
-        "--text",
-        "Hi {name}",
-        "--retry-delay",
-        "0.01",
-        *extra,
-    ]
+    return campaign_run_args(recipients, journal, *extra)
 
 
 def sent_to(sim: Simulator) -> list[str]:

@@ -9,24 +9,11 @@ from pathlib import Path
 import aiohttp
 
 from bwmsg.simulator import Simulator
-from tests.cli_helpers import bwmsg_run, env_for, write_csv
+from tests.cli_helpers import bwmsg_run, campaign_run_args, env_for, write_csv
 
 
 def run_args(recipients: Path, journal: Path, *extra: str | Path) -> list[str | Path]:
-    return [
-        "campaign",
-        "run",
-        recipients,
-        "--journal",
-        journal,
-        "--from",
-        "+19195550000",
-        "--text",
-        "Spring sale, {name}",
-        "--retry-delay",
-        "0.01",
-        *extra,
-    ]
+    return campaign_run_args(recipients, journal, *extra, text="Spring sale, {name}")
 
 
 async def test_one_upload_per_run_and_every_message_names_it(tmp_path: Path) -> None:
