@@ -42,6 +42,12 @@ What this client does:
   request was written, no whole answer came back), :class:`AnswerTimeout` (no whole answer in
   time). A body cut off after a complete
   head is not an error: :attr:`Answer.body` is then None.
+
+Over 500 lines (about 840, a third of them docstrings) for one concept: the connection, its
+parser callbacks and the pool that keeps connections are one state machine whose parts hand
+each other the socket, the answer being read and the keep-alive decision on every message;
+address lookup and happy eyeballs (aiohappyeyeballs) and the proxy (``_proxy.py``) are
+already outside it.
 """
 
 from __future__ import annotations
