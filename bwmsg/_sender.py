@@ -282,7 +282,7 @@ class Sender:
                 headers=defaults,
             )
             self._inflight = Limit(self.concurrency)
-            self._spans = attempt_spans(self._url, self.account_id, _version())
+            self._spans = attempt_spans(self._url, self.account_id, _version)
             self._state = Lifecycle.OPEN
         return self._web
 

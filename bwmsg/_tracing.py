@@ -17,6 +17,7 @@ server text either (an error's description may quote a number).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from yarl import URL
@@ -99,14 +100,15 @@ def error_type(error: BwmsgError, timed_out: bool) -> str:
     return f"bwmsg.{type(error).__name__}"
 
 
-def attempt_spans(url: URL, account_id: str, version: str) -> AttemptSpans | None:
+def attempt_spans(url: URL, account_id: str, version: Callable[[], str]) -> AttemptSpans | None:
     """The spans for a Sender posting to ``url``, or None when nothing would record them
-    (opentelemetry-api is not installed, or no tracer provider is set)."""
+    (opentelemetry-api is not installed, or no tracer provider is set); ``version`` gives
+    bwmsg's version, asked only when there is a provider."""
     try:
         trace = importlib.import_module("opentelemetry.trace")
-    except ImportError:
+    except ImportError:  # looked up again at the next Sender's opening: cheap next to it
         return None
     provider = trace.get_tracer_provider()
     if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
         return None
-    return AttemptSpans(provider.get_tracer("bwmsg", version), url, account_id)
+    return AttemptSpans(provider.get_tracer("bwmsg", version()), url, account_id)

@@ -3,6 +3,7 @@ answers, bounded labels, several Senders, a campaign's rows, serving /metrics, t
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -185,3 +186,20 @@ def test_default_registry_is_prometheus_clients(monkeypatch: pytest.MonkeyPatch)
     collector = register(Sender("acct", "user", "pass"))
     assert registry.get_sample_value("bwmsg_in_flight") == 0
     registry.unregister(collector)
+
+
+def test_grafana_dashboard_has_a_panel_for_each_metric() -> None:
+    """docs/grafana-dashboard.json is valid JSON with a panel querying every metric."""
+    dashboard = json.loads((Path(__file__).parents[2] / "docs/grafana-dashboard.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for name in (
+        "bwmsg_messages_total",
+        "bwmsg_attempts_total",
+        "bwmsg_in_flight",
+        "bwmsg_http_seconds_bucket",
+        "bwmsg_throttle_wait_seconds_bucket",
+        "bwmsg_campaign_rows",
+        "bwmsg_journal_write_seconds_bucket",
+    ):
+        assert name in exprs, name
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])

@@ -178,19 +178,19 @@ async def test_attempts_are_children_of_the_callers_span(
 def test_no_spans_without_a_provider() -> None:
     """With no tracer provider set (the API's proxy), the Sender gets no span machinery."""
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
-    assert attempt_spans(URL("http://127.0.0.1/api/v2/users/a/messages"), "a", "0") is None
+    assert attempt_spans(URL("http://127.0.0.1/api/v2/users/a/messages"), "a", lambda: "0") is None
 
 
 def test_no_spans_without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without opentelemetry-api installed, the Sender gets no span machinery either."""
     monkeypatch.setitem(sys.modules, "opentelemetry.trace", None)
-    assert attempt_spans(URL("http://127.0.0.1/api/v2/users/a/messages"), "a", "0") is None
+    assert attempt_spans(URL("http://127.0.0.1/api/v2/users/a/messages"), "a", lambda: "0") is None
 
 
 def test_url_full_drops_credentials_and_query(exporter: InMemorySpanExporter) -> None:
     """url.full never carries a user, password or query of the base URL."""
     spans = attempt_spans(
-        URL("http://u:secret@127.0.0.1:8080/api/v2/users/a/messages?x=1"), "a", "0"
+        URL("http://u:secret@127.0.0.1:8080/api/v2/users/a/messages?x=1"), "a", lambda: "0"
     )
     assert spans is not None
     spans.end(spans.start(1), None, 202, False)
