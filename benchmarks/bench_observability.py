@@ -377,7 +377,7 @@ def main() -> None:
     )
     if not args.no_write:
         write_section(
-            "observability", "9. Watching: send_many with metrics and tracing vs off", body
+            "observability", "10. Watching: send_many with metrics and tracing vs off", body
         )
 
 
