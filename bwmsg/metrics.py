@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import CollectorRegistry
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plainly sorted, as tests/unit/test_exported_members.py checks
     "ATTEMPT_RESULTS",
     "HTTP_BUCKETS",
     "JOURNAL_BUCKETS",
