@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 from rich.console import Console
@@ -71,6 +71,7 @@ from ._summary import report
 __all__ = [
     "RUN_OPTIONS",
     "campaign_run",
+    "check_settings",
     "run_guarded",
     "run_journal",
     "sending_options",
@@ -409,7 +410,7 @@ def campaign_run(**kwargs: Any) -> None:
         return
     if kwargs["journal"] is None:
         raise click.UsageError("--journal PATH is required (it records every row's state)")
-    _check_settings(creds, kwargs["concurrency"])
+    check_settings(creds, kwargs["concurrency"])
     sender = sending_sender(creds, kwargs)
     if kwargs["quiet_hours"] is not None and is_database_url(str(kwargs["journal"])):
         raise click.UsageError(
@@ -502,7 +503,7 @@ def _check_input(recipients: Path, template: Template) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-def _check_settings(creds: dict[str, Any], concurrency: int) -> None:
+def check_settings(creds: dict[str, Any], concurrency: int) -> None:
     """What would fail every send, checked before the journal is touched."""
     if not (creds["application_id"] or os.environ.get("BW_MESSAGING_APPLICATION_ID", "").strip()):
         raise click.UsageError(
@@ -660,7 +661,7 @@ async def run_journal(
     finally:
         signals.remove(loop)
     # print_summary only puts the journal in text: a URL is shown without its password.
-    return report(out, summary, cast(Path, where), interrupted=interrupted)
+    return report(out, summary, where, interrupted=interrupted)
 
 
 async def _serve_metrics(

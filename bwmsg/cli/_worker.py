@@ -19,7 +19,14 @@ from ._common import (
     hide_url_passwords,
     pop_credentials,
 )
-from ._run import RUN_OPTIONS, run_guarded, run_journal, sending_options, sending_sender
+from ._run import (
+    RUN_OPTIONS,
+    check_settings,
+    run_guarded,
+    run_journal,
+    sending_options,
+    sending_sender,
+)
 
 __all__ = ["campaign_worker"]
 
@@ -60,6 +67,7 @@ def campaign_worker(**kwargs: Any) -> None:
             "workers need a PostgreSQL one: --journal postgresql://user:pass@host:port/db",
             param_hint="--journal",
         )
+    check_settings(creds, kwargs["concurrency"])
     sender = sending_sender(creds, kwargs)
     options = {name: kwargs[name] for name in RUN_OPTIONS}
     hide_url_passwords(sys.argv)

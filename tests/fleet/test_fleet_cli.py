@@ -357,3 +357,19 @@ async def test_errors_name_the_fix_and_never_the_password(
             assert fix in out, (args, out)
             clean(out)
         assert len(sim.accepted) == 3
+
+
+async def test_a_worker_checks_its_settings_before_it_touches_the_database() -> None:
+    """As campaign run does: no application id, or a base URL that is not the API root, is a
+    usage error before any connection (the database named here is not even there)."""
+    url = f"postgresql://bwmsg:{PASSWORD}@127.0.0.1:1/nothing"
+    async with Simulator() as sim:
+        env = {k: v for k, v in env_for(sim).items() if k != "BW_MESSAGING_APPLICATION_ID"}
+        code, out = await bwmsg_run(env, "campaign", "worker", "--journal", url)
+        assert code == 2, out
+        assert "no application id" in out
+        env = {**env_for(sim), "BW_MESSAGING_BASE_URL": sim.base_url.removesuffix("/api/v2")}
+        code, out = await bwmsg_run(env, "campaign", "worker", "--journal", url)
+        assert code == 2, out
+        assert "does not end in /api/v2" in out
+        assert PASSWORD not in out
