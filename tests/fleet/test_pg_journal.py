@@ -20,6 +20,7 @@ from bwmsg.campaign import (
     open_journal,
 )
 from bwmsg.campaign._journal import LoadedRow, Mark
+from bwmsg.campaign._postgres import PostgresJournal
 from tests.postgres_server import PASSWORD, pg_server, pg_url  # noqa: F401 - fixtures
 
 BODY = {"to": ["+19195551212"], "from": "+19195550000", "text": "hi"}
@@ -128,6 +129,7 @@ async def test_an_expired_lease_is_settled_by_the_next_claim(pg_url: str) -> Non
     pending again, once its lease (on the database's clock) has run out; never before."""
     await _loaded(pg_url, 10)
     dead = await _worker(pg_url, 1.5)
+    assert isinstance(dead, PostgresJournal)
     assert dead.renewer is not None
     dead.renewer.cancel()  # as if killed: no more renewals
     claimed = await dead.claim(4, ClaimRules())

@@ -1,4 +1,5 @@
-"""RateLimit accounting: what a request costs, bursts, debts and lanes (no timing); what\nRateLimit(redis_url=, name=) checks when it is made, and which gate a Sender gets."""
+"""RateLimit accounting: what a request costs, bursts, debts and lanes (no timing); what
+RateLimit(redis_url=, name=) checks when it is made, and which gate a Sender gets."""
 
 from __future__ import annotations
 
@@ -171,7 +172,7 @@ def test_redis_urls_are_taken(url: str) -> None:
 
 def test_a_refused_url_never_shows_its_password() -> None:
     """The error for a bad URL shows it with the password hidden."""
-    with pytest.raises(ValueError, match="RateLimit.redis_url") as info:
+    with pytest.raises(ValueError, match=r"RateLimit\.redis_url") as info:
         RateLimit(10, redis_url="redis://user:hunter2@127.0.0.1:port/0")
     assert "hunter2" not in str(info.value)
     assert "user:***@" in str(info.value)
