@@ -22,7 +22,14 @@ async def test_help_lists_every_summary_whole() -> None:
     assert "Send a recipient list with a durable journal; see its status; export it." in flat
     assert "no account needed." in flat
     commands = " ".join(campaign.split("Commands:")[1].split())
-    assert "settle it. run Send one message per row of RECIPIENTS" in commands
+    # Each command's summary whole, not cut at click's 45 characters.
+    assert (
+        "reconcile Look up every `unknown` row of JOURNAL at Bandwidth and settle it." in commands
+    )
+    assert (
+        "run Send one message per row of RECIPIENTS (CSV with a header, or JSON Lines)." in commands
+    )
+    assert "worker Join a campaign on a PostgreSQL journal and send its rows beside the" in commands
     assert "Examples:" in run
     assert "Required, but for --dry-run" in " ".join(run.split())
 
