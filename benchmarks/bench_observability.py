@@ -56,6 +56,7 @@ from _server import ReferenceServer
 TARGET = 1.10
 CONTENDERS = [
     ("off", "off"),
+    ("off, prometheus_client imported and its empty registry scraped", "imported"),
     ("metrics (bwmsg.metrics.register)", "metrics"),
     ("metrics, prometheus_client objects (not taken)", "direct"),
     ("tracing (SDK TracerProvider, no exporter)", "tracing"),
@@ -122,11 +123,13 @@ async def _child(spec: dict[str, Any]) -> dict[str, Any]:
     )
     scraper = None
     async with sender:
-        if mode in ("metrics", "direct"):
+        if mode in ("metrics", "direct", "imported"):
             from prometheus_client import CollectorRegistry, generate_latest
 
             registry = CollectorRegistry()
-            if mode == "metrics":
+            if mode == "imported":
+                pass  # what importing prometheus_client alone costs (nothing registered)
+            elif mode == "metrics":
                 import bwmsg.metrics
 
                 bwmsg.metrics.register(sender, registry=registry)
