@@ -173,3 +173,49 @@ async def scripted_server() -> AsyncIterator[Scripted]:
     finally:
         state.release.set()
         await server.close()
+
+
+class CallbackReceiver:
+    """An application's callback endpoint on 127.0.0.1 that records what it is sent: the raw
+    ``bodies``, their JSON as ``posts`` and the events' ``types``; ``fail_next`` answers 503
+    that many times first."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.authorization: list[str | None] = []
+        self.fail_next = 0
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.authorization.append(request.headers.get("Authorization"))
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return web.Response(status=503)
+        self.bodies.append(await request.read())
+        return web.Response(status=200)
+
+    @property
+    def posts(self) -> list[list[dict[str, Any]]]:
+        """Each post's body as JSON (an array of events)."""
+        return [json.loads(body) for body in self.bodies]
+
+    @property
+    def types(self) -> list[str]:
+        """Every event's type, in the order posted."""
+        return [event["type"] for post in self.posts for event in post]
+
+
+@asynccontextmanager
+async def callback_receiver() -> AsyncIterator[CallbackReceiver]:
+    """A :class:`CallbackReceiver` listening on a free 127.0.0.1 port (``.url``) for the block."""
+    state = CallbackReceiver()
+    app = web.Application()
+    app.router.add_post("/callbacks", state.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/callbacks"
+    try:
+        yield state
+    finally:
+        await runner.cleanup()

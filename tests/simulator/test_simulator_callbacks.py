@@ -9,48 +9,19 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bwmsg.simulator import Callbacks, Simulator
 from tests import senders
 from tests.senders import AUTH
+from tests.servers import CallbackReceiver, callback_receiver
 
 VALID: dict[str, Any] = {**senders.VALID, "tag": "t"}
 
 
-class Receiver:
-    """An application's callback endpoint on 127.0.0.1 that records what it is sent."""
-
-    def __init__(self) -> None:
-        self.posts: list[list[dict[str, Any]]] = []
-        self.authorization: list[str | None] = []
-        self.fail_next = 0
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.authorization.append(request.headers.get("Authorization"))
-        if self.fail_next > 0:
-            self.fail_next -= 1
-            return web.Response(status=503)
-        self.posts.append(await request.json())
-        return web.Response(status=200)
-
-    @property
-    def types(self) -> list[str]:
-        return [event["type"] for post in self.posts for event in post]
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver()
-    app = web.Application()
-    app.router.add_post("/callbacks", state.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/callbacks"
-    yield state
-    await runner.cleanup()
+async def receiver() -> AsyncIterator[CallbackReceiver]:
+    async with callback_receiver() as state:
+        yield state
 
 
 async def send(sim: Simulator, body: dict[str, Any] = VALID, count: int = 1) -> None:
@@ -64,7 +35,7 @@ async def send(sim: Simulator, body: dict[str, Any] = VALID, count: int = 1) -> 
                 assert response.status == 202
 
 
-async def test_sending_then_delivered(receiver: Receiver) -> None:
+async def test_sending_then_delivered(receiver: CallbackReceiver) -> None:
     """Each message gets message-sending then message-delivered, each as a one-event array."""
     async with Simulator(callbacks=Callbacks(url=receiver.url)) as sim:
         await send(sim)
@@ -79,7 +50,7 @@ async def test_sending_then_delivered(receiver: Receiver) -> None:
     assert len(sim.delivered_callbacks) == 2
 
 
-async def test_group_message_has_events_per_recipient(receiver: Receiver) -> None:
+async def test_group_message_has_events_per_recipient(receiver: CallbackReceiver) -> None:
     """A group message gets its pair of events for each recipient."""
     body = {**VALID, "to": ["+19195551212", "+19195551213"]}
     async with Simulator(callbacks=Callbacks(url=receiver.url)) as sim:
@@ -93,7 +64,7 @@ async def test_group_message_has_events_per_recipient(receiver: Receiver) -> Non
     ]
 
 
-async def test_no_callbacks_without_url(receiver: Receiver) -> None:
+async def test_no_callbacks_without_url(receiver: CallbackReceiver) -> None:
     """Without Callbacks nothing is posted."""
     async with Simulator() as sim:
         await send(sim)
@@ -102,7 +73,7 @@ async def test_no_callbacks_without_url(receiver: Receiver) -> None:
     assert receiver.posts == []
 
 
-async def test_basic_auth_is_sent(receiver: Receiver) -> None:
+async def test_basic_auth_is_sent(receiver: CallbackReceiver) -> None:
     """Callbacks with username/password carry Basic auth."""
     callbacks = Callbacks(url=receiver.url, username="cb", password="secret")
     async with Simulator(callbacks=callbacks) as sim:
@@ -112,7 +83,7 @@ async def test_basic_auth_is_sent(receiver: Receiver) -> None:
     assert receiver.authorization == [expected, expected]
 
 
-async def test_failed_with_error_code(receiver: Receiver) -> None:
+async def test_failed_with_error_code(receiver: CallbackReceiver) -> None:
     """With failed=1 messages end in message-failed with an errorCode from the configured ones."""
     callbacks = Callbacks(url=receiver.url, failed=1.0, error_codes=(4432, 4470))
     async with Simulator(callbacks=callbacks, seed=1) as sim:
@@ -125,7 +96,7 @@ async def test_failed_with_error_code(receiver: Receiver) -> None:
     assert all(event["description"] for event in finals)
 
 
-async def test_failed_odds(receiver: Receiver) -> None:
+async def test_failed_odds(receiver: CallbackReceiver) -> None:
     """About `failed` of the messages fail."""
     async with Simulator(callbacks=Callbacks(url=receiver.url, failed=0.3), seed=2) as sim:
         await send(sim, count=200)
@@ -135,7 +106,7 @@ async def test_failed_odds(receiver: Receiver) -> None:
     assert 35 <= failed <= 85
 
 
-async def test_retried_when_receiver_fails(receiver: Receiver) -> None:
+async def test_retried_when_receiver_fails(receiver: CallbackReceiver) -> None:
     """A post the receiver refuses is retried until it is taken."""
     receiver.fail_next = 2
     async with Simulator(callbacks=Callbacks(url=receiver.url, retry_delay=0)) as sim:
@@ -146,7 +117,7 @@ async def test_retried_when_receiver_fails(receiver: Receiver) -> None:
     assert sim.abandoned_callbacks == []
 
 
-async def test_abandoned_after_max_attempts(receiver: Receiver) -> None:
+async def test_abandoned_after_max_attempts(receiver: CallbackReceiver) -> None:
     """A post that keeps failing is given up after max_attempts."""
     receiver.fail_next = 1000
     callbacks = Callbacks(url=receiver.url, retry_delay=0, max_attempts=3)
@@ -166,7 +137,7 @@ async def test_unreachable_receiver_is_abandoned() -> None:
         assert len(sim.abandoned_callbacks) == 2
 
 
-async def test_duplicates_when_asked(receiver: Receiver) -> None:
+async def test_duplicates_when_asked(receiver: CallbackReceiver) -> None:
     """With duplicate=1 every post is sent twice (at-least-once delivery)."""
     async with Simulator(callbacks=Callbacks(url=receiver.url, duplicate=1.0)) as sim:
         await send(sim)
@@ -179,7 +150,7 @@ async def test_duplicates_when_asked(receiver: Receiver) -> None:
     ]
 
 
-async def test_out_of_order_when_asked(receiver: Receiver) -> None:
+async def test_out_of_order_when_asked(receiver: CallbackReceiver) -> None:
     """With reorder=1 the final event arrives before message-sending."""
     async with Simulator(callbacks=Callbacks(url=receiver.url, reorder=1.0)) as sim:
         await send(sim)
@@ -187,7 +158,7 @@ async def test_out_of_order_when_asked(receiver: Receiver) -> None:
     assert receiver.types == ["message-delivered", "message-sending"]
 
 
-async def test_callbacks_can_be_set_while_running(receiver: Receiver) -> None:
+async def test_callbacks_can_be_set_while_running(receiver: CallbackReceiver) -> None:
     """Assigning sim.callbacks turns callbacks on for later messages."""
     async with Simulator() as sim:
         await send(sim)
@@ -197,7 +168,7 @@ async def test_callbacks_can_be_set_while_running(receiver: Receiver) -> None:
     assert len(receiver.posts) == 2
 
 
-async def test_no_task_left_behind(receiver: Receiver) -> None:
+async def test_no_task_left_behind(receiver: CallbackReceiver) -> None:
     """Leaving the simulator cancels and awaits its callback tasks, even with posts pending."""
     receiver.fail_next = 1000
     callbacks = Callbacks(url=receiver.url, retry_delay=10, max_attempts=5)
@@ -218,7 +189,9 @@ def test_callbacks_settings_are_checked() -> None:
     assert "secret" not in repr(Callbacks(url="http://x", username="u", password="secret"))
 
 
-async def test_a_receiver_down_for_a_while_still_gets_every_event(receiver: Receiver) -> None:
+async def test_a_receiver_down_for_a_while_still_gets_every_event(
+    receiver: CallbackReceiver,
+) -> None:
     """With no max_attempts, posts are retried with backoff until retry_for has passed."""
     receiver.fail_next = 12
     callbacks = Callbacks(url=receiver.url, retry_delay=0.001, max_retry_delay=0.01, retry_for=30)
@@ -229,7 +202,7 @@ async def test_a_receiver_down_for_a_while_still_gets_every_event(receiver: Rece
     assert sorted(receiver.types) == ["message-delivered", "message-sending"]
 
 
-async def test_a_post_is_given_up_once_retry_for_has_passed(receiver: Receiver) -> None:
+async def test_a_post_is_given_up_once_retry_for_has_passed(receiver: CallbackReceiver) -> None:
     receiver.fail_next = 1000
     callbacks = Callbacks(
         url=receiver.url, retry_delay=0.001, max_retry_delay=0.002, retry_for=0.05

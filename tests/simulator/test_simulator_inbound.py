@@ -10,7 +10,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bwmsg import MessageRequest
 from bwmsg.callbacks import (
@@ -22,37 +21,13 @@ from bwmsg.callbacks import (
 )
 from bwmsg.simulator import Callbacks, Simulator
 from tests.senders import AUTH, simulator_sender
-
-
-class Receiver:
-    """An application's callback endpoint on 127.0.0.1 that records what it is sent."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.authorization: list[str | None] = []
-        self.fail_next = 0
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.authorization.append(request.headers.get("Authorization"))
-        if self.fail_next > 0:
-            self.fail_next -= 1
-            return web.Response(status=503)
-        self.bodies.append(await request.read())
-        return web.Response(status=200)
+from tests.servers import CallbackReceiver, callback_receiver
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver()
-    app = web.Application()
-    app.router.add_post("/callbacks", state.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/callbacks"
-    yield state
-    await runner.cleanup()
+async def receiver() -> AsyncIterator[CallbackReceiver]:
+    async with callback_receiver() as state:
+        yield state
 
 
 async def test_inbound_reaches_a_callback_receiver() -> None:
@@ -83,7 +58,7 @@ async def test_inbound_reaches_a_callback_receiver() -> None:
     assert sim.delivered_callbacks == [[posted]]
 
 
-async def test_event_has_the_spec_shape(receiver: Receiver) -> None:
+async def test_event_has_the_spec_shape(receiver: CallbackReceiver) -> None:
     """The body is an array of one inboundCallback with every required field."""
     async with Simulator(callbacks=Callbacks(url=receiver.url)) as sim:
         await sim.inbound(
@@ -111,14 +86,14 @@ async def test_event_has_the_spec_shape(receiver: Receiver) -> None:
     )
 
 
-async def test_segment_count_follows_the_text(receiver: Receiver) -> None:
+async def test_segment_count_follows_the_text(receiver: CallbackReceiver) -> None:
     """A long SMS counts its segments as the simulator's send endpoint does."""
     async with Simulator(callbacks=Callbacks(url=receiver.url)) as sim:
         posted = await sim.inbound(from_="+19195551212", to="+19195550000", text="x" * 161)
     assert posted["message"]["segmentCount"] == 2
 
 
-async def test_basic_auth_and_retries_as_delivery_callbacks(receiver: Receiver) -> None:
+async def test_basic_auth_and_retries_as_delivery_callbacks(receiver: CallbackReceiver) -> None:
     """A refused post is retried until taken, with the Callbacks' Basic auth on each."""
     receiver.fail_next = 2
     callbacks = Callbacks(url=receiver.url, username="cb", password="secret", retry_delay=0.001)
@@ -130,7 +105,7 @@ async def test_basic_auth_and_retries_as_delivery_callbacks(receiver: Receiver) 
     assert len(receiver.bodies) == 1
 
 
-async def test_given_up_post_is_abandoned(receiver: Receiver) -> None:
+async def test_given_up_post_is_abandoned(receiver: CallbackReceiver) -> None:
     """A post refused max_attempts times is given up, and inbound still returns."""
     receiver.fail_next = 10
     callbacks = Callbacks(url=receiver.url, max_attempts=2, retry_delay=0.001)
@@ -147,7 +122,7 @@ async def test_without_callbacks_it_refuses() -> None:
             await sim.inbound(from_="+19195551212", to="+19195550000", text="STOP")
 
 
-async def test_not_running_refuses(receiver: Receiver) -> None:
+async def test_not_running_refuses(receiver: CallbackReceiver) -> None:
     """Before start there is no poster: RuntimeError."""
     sim = Simulator(callbacks=Callbacks(url=receiver.url))
     with pytest.raises(RuntimeError, match="not running"):
@@ -164,7 +139,7 @@ async def test_not_running_refuses(receiver: Receiver) -> None:
         {"from_": "+19195551212", "to": "+19195550000", "media": "https://x/a.png"},
     ],
 )
-async def test_bad_arguments_are_value_errors(receiver: Receiver, arguments: Any) -> None:
+async def test_bad_arguments_are_value_errors(receiver: CallbackReceiver, arguments: Any) -> None:
     """Missing numbers, no text and no media, or media as one string: ValueError, no post."""
     async with Simulator(callbacks=Callbacks(url=receiver.url)) as sim:
         with pytest.raises(ValueError, match=r"from_|to|text|media"):
@@ -172,7 +147,7 @@ async def test_bad_arguments_are_value_errors(receiver: Receiver, arguments: Any
     assert receiver.bodies == []
 
 
-async def test_status_callbacks_still_flow(receiver: Receiver) -> None:
+async def test_status_callbacks_still_flow(receiver: CallbackReceiver) -> None:
     """Inbound posts and an accepted message's status callbacks share the poster."""
     async with Simulator(callbacks=Callbacks(url=receiver.url)) as sim:
         async with simulator_sender(sim) as sender:
@@ -183,7 +158,7 @@ async def test_status_callbacks_still_flow(receiver: Receiver) -> None:
     assert types == ["message-delivered", "message-received", "message-sending"]
 
 
-async def test_http_endpoint_posts_the_callback(receiver: Receiver) -> None:
+async def test_http_endpoint_posts_the_callback(receiver: CallbackReceiver) -> None:
     """POST /simulator/inbound (with the simulator's credentials) queues the same event: 202."""
     async with (
         Simulator(callbacks=Callbacks(url=receiver.url)) as sim,
@@ -211,7 +186,7 @@ async def test_http_endpoint_posts_the_callback(receiver: Receiver) -> None:
     ],
 )
 async def test_http_endpoint_refusals(
-    receiver: Receiver, body: Any, headers: dict[str, str], status: int
+    receiver: CallbackReceiver, body: Any, headers: dict[str, str], status: int
 ) -> None:
     """No credentials: 401; a body that cannot make an inbound message: 400; nothing posted."""
     async with (
