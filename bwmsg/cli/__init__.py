@@ -2,9 +2,11 @@
 
 One module per command group: ``_run`` (``campaign run``), ``_worker`` (``campaign worker``),
 ``_inspect`` (``campaign status``, ``campaign export``, and what the dry run prints),
-``_receipts`` (``campaign receipts``, ``campaign reconcile``), ``_optouts`` (``opt-outs``),
+``_receipts`` (``campaign receipts``, ``campaign reconcile``), ``_report`` (``campaign
+report``), ``_optouts`` (``opt-outs``),
 ``_send`` (``send``, ``segments``), ``_demo``, ``_simulator``; what they share is in
-``_common`` (credentials, consoles, exit codes), ``_progress`` and ``_summary``.
+``_common`` (credentials, consoles, exit codes), ``_options`` (the sending options),
+``_checks`` (what is checked before a send), ``_progress`` and ``_summary``.
 This module only assembles them.
 """
 

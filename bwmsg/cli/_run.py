@@ -1,4 +1,5 @@
-"""``bwmsg campaign run``: checks before anything is sent, signals, the run.
+"""``bwmsg campaign run``: the command, its signals and the run (``campaign worker``'s too);
+the shared options are :mod:`._options`, the checks before anything is sent :mod:`._checks`.
 
 Thin: the work is done by :mod:`bwmsg.campaign` and the Sender.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import resource
 import signal
 import sqlite3
 import sys
@@ -20,33 +20,28 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from yarl import URL
 
 from .. import _loop
-from .._errors import BwmsgError
-from .._retry import RetryPolicy
-from .._sender import DEFAULT_BASE_URL, Sender
+from .._sender import Sender
 from ..campaign import (
     CampaignJournal,
     InputError,
     JournalBusy,
     JournalMismatch,
     JournalUrlError,
-    PreflightError,
     Template,
     UnknownCampaign,
     dry_run,
     open_journal,
-    preflight,
     run_campaign,
     run_worker,
 )
 from ..campaign._input import read_text_template
 from ..campaign._listener import Settling
-from ..campaign._media_files import LocalMedia, local_media
-from ..campaign._numbers import check_country
-from ..campaign._quiet import QuietHours, parse_quiet_hours, zones_of
+from ..campaign._media_files import LocalMedia
+from ..campaign._quiet import QuietHours
 from ..campaign._urls import is_database_url, redacted
+from ._checks import check_input, check_settings, media_files, upload
 from ._common import (
     EXIT_BUSY,
     EXIT_INTERRUPTED,
@@ -60,58 +55,21 @@ from ._common import (
     listen_problem,
     open_store,
     pop_credentials,
-    rate_limit,
-    sender_from,
     start_listener,
 )
 from ._inspect import print_dry_run
+from ._options import (
+    RUN_OPTIONS,
+    country,
+    quiet_hours,
+    sending_options,
+    sending_sender,
+    start_at,
+)
 from ._progress import Display
 from ._summary import report
 
-__all__ = [
-    "RUN_OPTIONS",
-    "campaign_run",
-    "check_settings",
-    "run_guarded",
-    "run_journal",
-    "sending_options",
-    "sending_sender",
-]
-
-
-def _media_files(kwargs: dict[str, Any], creds: dict[str, Any]) -> list[LocalMedia]:
-    """The local files among ``--media``, checked; each value naming one is replaced in
-    ``kwargs`` by the URL the file will have once uploaded."""
-    try:
-        found = local_media(kwargs["media"])
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--media") from None
-    if not any(found):
-        return []
-    env = os.environ
-    base = creds["base_url"] or env.get("BW_MESSAGING_BASE_URL", "").strip() or DEFAULT_BASE_URL
-    account = creds["account_id"] or env.get("BW_ACCOUNT_ID", "").strip() or "ACCOUNT"
-    kwargs["media"] = tuple(
-        given if file is None else file.url(base.rstrip("/"), account)
-        for given, file in zip(kwargs["media"], found, strict=True)
-    )
-    return [file for file in found if file is not None]
-
-
-async def _upload(sender: Sender, uploads: Sequence[LocalMedia], out: Console) -> None:
-    """Each local ``--media`` file into Bandwidth's media store, once for this run."""
-    for file in uploads:
-        try:
-            await sender.upload_media(file.media_id, file.path.read_bytes(), file.content_type)
-        except (BwmsgError, OSError) as exc:
-            raise click.ClickException(
-                f"--media {file.path}: the upload failed, nothing was sent: {exc}"
-            ) from None
-        out.print(
-            f"uploaded {escape(file.path.name)} ({file.size:,} bytes, {file.content_type}) "
-            "for this run",
-            soft_wrap=True,
-        )
+__all__ = ["campaign_run", "run_guarded", "run_journal"]
 
 
 def _template(kwargs: dict[str, Any], application_id: str | None) -> Template:
@@ -137,164 +95,6 @@ def _template(kwargs: dict[str, Any], application_id: str | None) -> Template:
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-
-
-def _country(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    try:
-        return None if value is None else check_country(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _positive_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
-    if value is not None and not value > 0:
-        raise click.BadParameter(
-            f"must be more than 0 segments per second, got {value:g} (leave --rate out for no "
-            "client-side limit)"
-        )
-    return value
-
-
-def _quiet_hours(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        hours = parse_quiet_hours(value)
-        zones_of("+12125550100")  # the time-zone data is there (bwmsg[phone])
-    except (ValueError, RuntimeError) as exc:
-        raise click.BadParameter(str(exc)) from None
-    return hours
-
-
-def _start_at(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
-        when = None
-    if when is None or when.utcoffset() is None:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 time with a UTC offset: write it like "
-            "2026-12-02T09:00:00-05:00 or 2026-12-02T14:00:00Z"
-        )
-    return when
-
-
-def _metrics_address(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    address = listen_address(ctx, param, value)
-    if address is not None:
-        try:
-            import prometheus_client  # noqa: F401 - only whether it is installed
-        except ImportError:
-            raise click.BadParameter(
-                "serving metrics needs prometheus-client: pip install 'bwmsg[metrics]'"
-            ) from None
-    return address
-
-
-def sending_options(func: Any) -> Any:
-    """The options ``campaign run`` and ``campaign worker`` share: how fast, how many at once,
-    retries, the stop's grace, and which rows besides pending are sent."""
-    options = [
-        click.option(
-            "--rate",
-            type=float,
-            default=None,
-            callback=_positive_rate,
-            help="Client-side limit, segments per second (> 0).",
-        ),
-        click.option(
-            "--concurrency",
-            type=click.IntRange(min=1),
-            default=50,
-            show_default=True,
-            help="Requests in flight at once.",
-        ),
-        click.option(
-            "--max-attempts",
-            type=click.IntRange(min=1),
-            default=5,
-            show_default=True,
-            help="Attempts per message, the first included.",
-        ),
-        click.option(
-            "--retry-delay",
-            type=click.FloatRange(min=0),
-            default=0.5,
-            show_default=True,
-            help="First backoff in seconds (doubles per attempt, with jitter).",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
-            default=30.0,
-            show_default=True,
-            help="Seconds one attempt may take before its message counts as unknown.",
-        ),
-        click.option(
-            "--grace",
-            type=click.FloatRange(min=0),
-            default=10.0,
-            show_default=True,
-            help="On Ctrl-C/SIGTERM, seconds requests in flight may take to be answered.",
-        ),
-        click.option(
-            "--max-consecutive-failures",
-            type=click.IntRange(min=0),
-            default=50,
-            show_default=True,
-            help="Stop after this many sends in a row failed (0: never); untried rows stay "
-            "pending.",
-        ),
-        click.option(
-            "--resend-unknown",
-            is_flag=True,
-            help="Send rows whose outcome is unknown again (they may be texted twice).",
-        ),
-        click.option(
-            "--retry-failed",
-            is_flag=True,
-            help="Send again rows that failed with a 4xx answer (once you fixed the cause).",
-        ),
-        click.option(
-            "--redis",
-            envvar="BWMSG_REDIS_URL",
-            default=None,
-            metavar="URL",
-            help="Share --rate through Redis with every sender of the account (redis://host:port)"
-            " [BWMSG_REDIS_URL; needs bwmsg[redis]].",
-        ),
-        click.option(
-            "--lease",
-            type=click.FloatRange(min=1),
-            default=30.0,
-            show_default=True,
-            help="PostgreSQL journal: seconds a worker's claim on its rows lasts unless renewed "
-            "(renewed every third of it); a dead worker's rows come back after it.",
-        ),
-        click.option(
-            "--opt-outs",
-            envvar="BWMSG_OPT_OUTS",
-            default=None,
-            metavar="PATH|URL",
-            help="Never text the numbers in this opt-out store (bwmsg opt-outs ...): their rows "
-            "end suppressed [BWMSG_OPT_OUTS].",
-        ),
-        click.option(
-            "--metrics",
-            metavar="HOST:PORT",
-            default=None,
-            callback=_metrics_address,
-            help="Serve Prometheus metrics at http://HOST:PORT/metrics while running (port 0: "
-            "any free one, printed) [needs bwmsg[metrics]].",
-        ),
-        click.option("--quiet", "-q", is_flag=True, help="No progress output."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 @click.command("run")
@@ -328,7 +128,7 @@ def sending_options(func: Any) -> Any:
     "--default-country",
     envvar="BWMSG_DEFAULT_COUNTRY",
     metavar="CC",
-    callback=_country,
+    callback=country,
     help="Read numbers without a leading + as this country's (US, CA, GB...) and send them "
     "in E.164 [BWMSG_DEFAULT_COUNTRY; needs bwmsg[phone]].",
 )
@@ -342,7 +142,7 @@ def sending_options(func: Any) -> Any:
     "--quiet-hours",
     default=None,
     metavar="HH:MM-HH:MM|tcpa",
-    callback=_quiet_hours,
+    callback=quiet_hours,
     help="Send nothing to a recipient between these times where the recipient is (time zone "
     "from the number; tcpa: 21:00-08:00, 20:00 for Florida and Oklahoma numbers). Held rows "
     "stay pending and go when allowed [needs bwmsg[phone]].",
@@ -357,7 +157,7 @@ def sending_options(func: Any) -> Any:
     "--start-at",
     default=None,
     metavar="DATETIME",
-    callback=_start_at,
+    callback=start_at,
     help="Send nothing before this time: ISO 8601 with a UTC offset, e.g. "
     "2026-12-02T09:00:00-05:00.",
 )
@@ -400,11 +200,11 @@ def campaign_run(**kwargs: Any) -> None:
     cannot start; 2 for a mistake in the command.
     """
     creds = pop_credentials(kwargs)
-    uploads = _media_files(kwargs, creds)
+    uploads = media_files(kwargs, creds)
     template = _template(kwargs, creds["application_id"])
     recipients: Path = kwargs["recipients"]
     out = console()
-    _check_input(recipients, template)
+    check_input(recipients, template)
     if kwargs["dry_run"]:
         _dry_run(out, recipients, template, kwargs["quiet_hours"], kwargs["start_at"])
         return
@@ -440,33 +240,6 @@ def campaign_run(**kwargs: Any) -> None:
     sys.exit(run_guarded(go))
 
 
-# The options of run_campaign (and run_worker) the command passes on as they are.
-RUN_OPTIONS = (
-    "opt_outs",
-    "resend_unknown",
-    "retry_failed",
-    "max_consecutive_failures",
-    "grace",
-    "lease",
-)
-
-
-def sending_sender(creds: dict[str, Any], kwargs: dict[str, Any]) -> Sender:
-    """The Sender the sending options describe (a usage error for a wrong one)."""
-    rate = rate_limit(kwargs["rate"], kwargs["redis"])
-    try:
-        retry = RetryPolicy(max_attempts=kwargs["max_attempts"], base_delay=kwargs["retry_delay"])
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    return sender_from(
-        creds,
-        concurrency=kwargs["concurrency"],
-        rate=rate,
-        retry=retry,
-        timeout=kwargs["timeout"],
-    )
-
-
 def run_guarded(go: Coroutine[Any, Any, int]) -> int:
     """Run the command's coroutine; an interrupt before its handlers were in place sent
     nothing."""
@@ -491,50 +264,6 @@ def _dry_run(
     print_dry_run(out, report)
     if not report.ok:
         sys.exit(1)
-
-
-def _check_input(recipients: Path, template: Template) -> None:
-    """Template columns and sending numbers against the input, before anything else."""
-    try:
-        preflight(recipients, template)
-    except PreflightError as exc:
-        raise click.UsageError(str(exc)) from None
-    except InputError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def check_settings(creds: dict[str, Any], concurrency: int) -> None:
-    """What would fail every send, checked before the journal is touched."""
-    if not (creds["application_id"] or os.environ.get("BW_MESSAGING_APPLICATION_ID", "").strip()):
-        raise click.UsageError(
-            "no application id: give --application-id ID or set BW_MESSAGING_APPLICATION_ID "
-            "(the id of your Bandwidth messaging application)"
-        )
-    base_url = creds["base_url"] or os.environ.get("BW_MESSAGING_BASE_URL", "").strip()
-    if base_url:
-        where = "--base-url" if creds["base_url"] else "BW_MESSAGING_BASE_URL"
-        path = URL(base_url).path.rstrip("/")
-        if not path.endswith("/v2"):
-            raise click.UsageError(
-                f"{where} {base_url} does not end in /api/v2: it must be the API root, such as "
-                f"{DEFAULT_BASE_URL} (did you mean {base_url.rstrip('/')}/api/v2?)"
-            )
-    _raise_file_limit(concurrency)
-
-
-def _raise_file_limit(concurrency: int) -> None:
-    """Make room for ``concurrency`` connections (plus the journal, the listener ...)."""
-    needed = concurrency + 64
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        return
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise click.UsageError(
-            f"--concurrency {concurrency} needs about {needed} open files, but this process "
-            f"may open at most {hard} (ulimit -Hn): lower --concurrency to at most "
-            f"{max(1, hard - 64)} or raise the limit"
-        )
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 class _Signals:
@@ -611,7 +340,7 @@ async def run_journal(
             if metrics is not None:
                 await _serve_metrics(stack, sender, metrics, out)
             await stack.enter_async_context(sender)
-            await _upload(sender, uploads, out)
+            await upload(sender, uploads, out)
             settling = Settling()
             if receipts:
                 await start_listener(

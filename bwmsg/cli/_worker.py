@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..campaign._urls import is_database_url
+from ._checks import check_settings
 from ._common import (
     JournalArg,
     campaign_option,
@@ -19,14 +20,8 @@ from ._common import (
     hide_url_passwords,
     pop_credentials,
 )
-from ._run import (
-    RUN_OPTIONS,
-    check_settings,
-    run_guarded,
-    run_journal,
-    sending_options,
-    sending_sender,
-)
+from ._options import RUN_OPTIONS, sending_options, sending_sender
+from ._run import run_guarded, run_journal
 
 __all__ = ["campaign_worker"]
 
