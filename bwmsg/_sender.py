@@ -374,17 +374,16 @@ class Sender:
             return StoppedError("send_many was stopped")
         tries.attempt += 1
         tries.used = None
-        watch = self._watch
-        try:
-            if watch is None:
-                await self._gate.wait(tries.request)
-            else:
-                loop = asyncio.get_running_loop()
-                began = loop.time()
-                await self._gate.wait(tries.request)
-                watch.waited(loop.time() - began)
-        except BwmsgError as exc:  # the gate cannot say (its store is out of reach)
-            return exc
+        loop = asyncio.get_running_loop()
+        gate, watch = self._gate, self._watch
+        began = loop.time()
+        if not gate.open_at(began):
+            try:
+                await gate.wait(tries.request)
+            except BwmsgError as exc:  # the gate cannot say (its store is out of reach)
+                return exc
+        if watch is not None:
+            watch.waited(loop.time() - began)
         headers = self._credentials.static_headers
         if headers is None:
             assert self._web is not None  # opened by _dispatch
@@ -395,7 +394,7 @@ class Sender:
                 tries.final = True
                 return exc
         tries.used = headers
-        return await self._attempt(tries, headers, slot, asyncio.get_running_loop())
+        return await self._attempt(tries, headers, slot, loop)
 
     async def _attempt(
         self,

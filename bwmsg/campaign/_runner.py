@@ -236,10 +236,7 @@ class _Run:
                     self.stop_for(str(exc))
                     return
                 ready.extend(batch)
-            item = ready.popleft()
-            in_flight[self.next_index] = item
-            self.next_index += 1
-            yield item.request
+            yield self.hand(ready.popleft())
 
     async def next_batch(self, limit: int) -> list[Item]:
         """The next rows to send, screened (opt-outs, quiet hours); when only held rows are
@@ -305,7 +302,10 @@ class _Run:
         None when none is at hand (or the run stops)."""
         if not self.ready or self.stop.is_set():
             return None
-        item = self.ready.popleft()
+        return self.hand(self.ready.popleft())
+
+    def hand(self, item: Item) -> MessageRequest:
+        """Hand ``item`` to send_many: it is in flight under send_many's next index."""
         self.in_flight[self.next_index] = item
         self.next_index += 1
         return item.request
