@@ -6,7 +6,7 @@ import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ __all__ = [
     "rate_limit",
     "reading",
     "sender_from",
+    "shown",
+    "stacked",
     "start_listener",
 ]
 
@@ -184,6 +186,18 @@ def _load_env_file(ctx: click.Context, param: click.Parameter, value: Path | Non
             os.environ.setdefault(name, setting)
 
 
+def shown(flag: str, kind: Any, default: float, help: str) -> Callable[[Any], Any]:
+    """An option of type ``kind`` whose ``default`` the ``--help`` shows."""
+    return click.option(flag, type=kind, default=default, show_default=True, help=help)
+
+
+def stacked(options: Sequence[Callable[[Any], Any]], func: Any) -> Any:
+    """``func`` decorated by each of ``options``, the first on top (listed first in --help)."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def credential_options(func: Any) -> Any:
     """The options that say which account to send from (each also read from ``BW_*``)."""
     options = [
@@ -207,9 +221,7 @@ def credential_options(func: Any) -> Any:
         click.option("--base-url", default=None, help="API root [BW_MESSAGING_BASE_URL]."),
         click.option("--token-url", default=None, help="OAuth2 token URL [BW_OAUTH_TOKEN_URL]."),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return stacked(options, func)
 
 
 # The Sender's settings that credential_options gives, and the options that give them.

@@ -12,7 +12,7 @@ from .._retry import RetryPolicy
 from .._sender import Sender
 from ..campaign._numbers import check_country
 from ..campaign._quiet import parse_quiet_hours, zones_of
-from ._common import listen_address, rate_limit, sender_from
+from ._common import listen_address, rate_limit, sender_from, shown, stacked
 
 __all__ = [
     "RUN_OPTIONS",
@@ -82,6 +82,37 @@ def _metrics_address(ctx: click.Context, param: click.Parameter, value: str | No
     return address
 
 
+# The options of how fast and how hard: (flag, type, default, help).
+_PACE = (
+    ("--concurrency", click.IntRange(min=1), 50, "Requests in flight at once."),
+    ("--max-attempts", click.IntRange(min=1), 5, "Attempts per message, the first included."),
+    (
+        "--retry-delay",
+        click.FloatRange(min=0),
+        0.5,
+        "First backoff in seconds (doubles per attempt, with jitter).",
+    ),
+    (
+        "--timeout",
+        click.FloatRange(min=0, min_open=True),
+        30.0,
+        "Seconds one attempt may take before its message counts as unknown.",
+    ),
+    (
+        "--grace",
+        click.FloatRange(min=0),
+        10.0,
+        "On Ctrl-C/SIGTERM, seconds requests in flight may take to be answered.",
+    ),
+    (
+        "--max-consecutive-failures",
+        click.IntRange(min=0),
+        50,
+        "Stop after this many sends in a row failed (0: never); untried rows stay pending.",
+    ),
+)
+
+
 def sending_options(func: Any) -> Any:
     """The options ``campaign run`` and ``campaign worker`` share: how fast, how many at once,
     retries, the stop's grace, and which rows besides pending are sent."""
@@ -93,49 +124,7 @@ def sending_options(func: Any) -> Any:
             callback=_positive_rate,
             help="Client-side limit, segments per second (> 0).",
         ),
-        click.option(
-            "--concurrency",
-            type=click.IntRange(min=1),
-            default=50,
-            show_default=True,
-            help="Requests in flight at once.",
-        ),
-        click.option(
-            "--max-attempts",
-            type=click.IntRange(min=1),
-            default=5,
-            show_default=True,
-            help="Attempts per message, the first included.",
-        ),
-        click.option(
-            "--retry-delay",
-            type=click.FloatRange(min=0),
-            default=0.5,
-            show_default=True,
-            help="First backoff in seconds (doubles per attempt, with jitter).",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
-            default=30.0,
-            show_default=True,
-            help="Seconds one attempt may take before its message counts as unknown.",
-        ),
-        click.option(
-            "--grace",
-            type=click.FloatRange(min=0),
-            default=10.0,
-            show_default=True,
-            help="On Ctrl-C/SIGTERM, seconds requests in flight may take to be answered.",
-        ),
-        click.option(
-            "--max-consecutive-failures",
-            type=click.IntRange(min=0),
-            default=50,
-            show_default=True,
-            help="Stop after this many sends in a row failed (0: never); untried rows stay "
-            "pending.",
-        ),
+        *(shown(*row) for row in _PACE),
         click.option(
             "--resend-unknown",
             is_flag=True,
@@ -154,12 +143,11 @@ def sending_options(func: Any) -> Any:
             help="Share --rate through Redis with every sender of the account (redis://host:port)"
             " [BWMSG_REDIS_URL; needs bwmsg[redis]].",
         ),
-        click.option(
+        shown(
             "--lease",
-            type=click.FloatRange(min=1),
-            default=30.0,
-            show_default=True,
-            help="PostgreSQL journal: seconds a worker's claim on its rows lasts unless renewed "
+            click.FloatRange(min=1),
+            30.0,
+            "PostgreSQL journal: seconds a worker's claim on its rows lasts unless renewed "
             "(renewed every third of it); a dead worker's rows come back after it.",
         ),
         click.option(
@@ -180,9 +168,7 @@ def sending_options(func: Any) -> Any:
         ),
         click.option("--quiet", "-q", is_flag=True, help="No progress output."),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return stacked(options, func)
 
 
 # The options of run_campaign (and run_worker) the command passes on as they are.

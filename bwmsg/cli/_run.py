@@ -55,6 +55,7 @@ from ._common import (
     listen_problem,
     open_store,
     pop_credentials,
+    shown,
     start_listener,
 )
 from ._inspect import print_dry_run
@@ -170,12 +171,11 @@ def _template(kwargs: dict[str, Any], application_id: str | None) -> Template:
     help="Listen for delivery callbacks here while sending (path /callbacks; Basic auth from "
     "BW_CALLBACK_USERNAME / BW_CALLBACK_PASSWORD).",
 )
-@click.option(
+@shown(
     "--receipts-wait",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-    help="With --receipts: after the last send, keep listening this many seconds at most for "
+    click.FloatRange(min=0),
+    60.0,
+    "With --receipts: after the last send, keep listening this many seconds at most for "
     "the receipts still to come (Ctrl-C stops waiting).",
 )
 @credential_options

@@ -11,7 +11,7 @@ import click
 
 from .. import _loop
 from ..simulator import Callbacks, Faults, Simulator
-from ._common import as_flags, listen_problem
+from ._common import as_flags, listen_problem, shown
 
 __all__ = ["simulator"]
 
@@ -108,12 +108,11 @@ def _faults(ctx: click.Context, param: click.Parameter, value: str) -> Faults:
     "started with BW_CALLBACK_USERNAME expects.",
 )
 @click.option("--callback-password", default=None, help="Basic auth password the callbacks carry.")
-@click.option(
+@shown(
     "--callback-retry-for",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-    help="Seconds a refused callback is retried (Bandwidth: 24 hours), backing off to 2 s.",
+    click.FloatRange(min=0),
+    60.0,
+    "Seconds a refused callback is retried (Bandwidth: 24 hours), backing off to 2 s.",
 )
 def simulator(**options: Any) -> None:
     """Run a local Bandwidth simulator until Ctrl-C.
