@@ -298,25 +298,23 @@ def _plainly_valid(req: MessageRequest) -> bool:
     )
 
 
+def _check_string(value: object, name: str, limit: int, errors: list[FieldError]) -> None:
+    # A field that must be a string of at most ``limit`` characters (text, tag).
+    if not isinstance(value, str):
+        description = f"must be a string, got {type(value).__name__}"
+    elif len(value) > limit:
+        description = f"is {len(value)} characters long; at most {limit} are allowed"
+    else:
+        return
+    errors.append(FieldError(field_name=name, description=description))
+
+
 def _validate(req: MessageRequest, errors: list[FieldError]) -> None:
     _check_number_list(req.to, errors)
     _check_from(req.from_, errors)
     text = req.text
     if text is not None:
-        if not isinstance(text, str):
-            errors.append(
-                FieldError(
-                    field_name="text", description=f"must be a string, got {type(text).__name__}"
-                )
-            )
-        elif len(text) > MAX_TEXT_LENGTH:
-            errors.append(
-                FieldError(
-                    field_name="text",
-                    description=f"is {len(text)} characters long; at most {MAX_TEXT_LENGTH} "
-                    "are allowed",
-                )
-            )
+        _check_string(text, "text", MAX_TEXT_LENGTH, errors)
     _check_media(req.media, errors)
     if text is None and not req.media:
         errors.append(
@@ -325,22 +323,8 @@ def _validate(req: MessageRequest, errors: list[FieldError]) -> None:
                 description="a message needs text, media, or both (empty text counts as none)",
             )
         )
-    tag = req.tag
-    if tag is not None:
-        if not isinstance(tag, str):
-            errors.append(
-                FieldError(
-                    field_name="tag", description=f"must be a string, got {type(tag).__name__}"
-                )
-            )
-        elif len(tag) > MAX_TAG_LENGTH:
-            errors.append(
-                FieldError(
-                    field_name="tag",
-                    description=f"is {len(tag)} characters long; at most {MAX_TAG_LENGTH} "
-                    "are allowed",
-                )
-            )
+    if req.tag is not None:
+        _check_string(req.tag, "tag", MAX_TAG_LENGTH, errors)
     app = req.application_id
     if app is not None and (not isinstance(app, str) or not app.strip()):
         errors.append(
