@@ -8,10 +8,11 @@ import csv
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,24 +42,27 @@ def write_csv(path: Path, n: int, bad: tuple[int, ...] = ()) -> Path:
 
 
 def campaign_run_args(
-    recipients: Path, journal: Path | str, *extra: str | Path, text: str = "Hi {name}"
+    recipients: Path,
+    journal: Path | str,
+    *extra: str | Path,
+    text: str = "Hi {name}",
+    from_: str | None = "+19195550000",
 ) -> list[str | Path]:
-    """``campaign run RECIPIENTS --journal JOURNAL --from +19195550000 --text TEXT``, fast
-    retries, then ``extra``."""
-    return [
-        "campaign",
-        "run",
-        recipients,
-        "--journal",
-        journal,
-        "--from",
-        "+19195550000",
-        "--text",
-        text,
-        "--retry-delay",
-        "0.01",
-        *extra,
-    ]
+    """``campaign run RECIPIENTS --journal JOURNAL --from FROM --text TEXT``, fast retries,
+    then ``extra``; ``from_=None`` leaves --from out."""
+    args: list[str | Path] = ["campaign", "run", recipients, "--journal", journal]
+    if from_ is not None:
+        args += ["--from", from_]
+    return [*args, "--text", text, "--retry-delay", "0.01", *extra]
+
+
+@contextlib.contextmanager
+def port_in_use() -> Iterator[int]:
+    """A port on 127.0.0.1 that something already listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
 
 
 def env_for(sim: Simulator) -> dict[str, str]:

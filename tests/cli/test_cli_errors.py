@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -17,10 +16,8 @@ import pytest
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Simulator
-from tests.cli_helpers import bwmsg_run, env_for, write_csv
+from tests.cli_helpers import bwmsg_run, campaign_run_args, env_for, port_in_use, write_csv
 from tests.nginx_server import require
-
-RUN: list[str | Path] = ["--from", "+19195550000", "--text", "Hi {name}"]
 
 
 def assert_one_line_error(output: str, *expected: str) -> None:
@@ -29,15 +26,6 @@ def assert_one_line_error(output: str, *expected: str) -> None:
     assert len(errors) == 1, output
     for text in expected:
         assert text in errors[0], output
-
-
-@contextlib.contextmanager
-def port_in_use() -> Iterator[int]:
-    """A port on 127.0.0.1 that something already listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield sock.getsockname()[1]
 
 
 def digest(path: Path) -> str:
@@ -80,7 +68,7 @@ async def test_a_journal_in_a_missing_directory_is_exit_3_before_sending(
 ) -> None:
     recipients = write_csv(tmp_path / "r.csv", 3)
     journal = tmp_path / "no-such-dir" / "run.db"
-    args = ["campaign", "run", recipients, "--journal", journal, *RUN]
+    args = campaign_run_args(recipients, journal)
     code, output = await bwmsg_run(env_for(sim), *args)
     assert code == 3
     assert_one_line_error(output, "run.db", "cannot be used", "directory")
@@ -92,9 +80,7 @@ async def test_export_to_a_path_it_cannot_write_names_output(
 ) -> None:
     recipients = write_csv(tmp_path / "r.csv", 2)
     journal = tmp_path / "j.db"
-    code, _ = await bwmsg_run(
-        env_for(sim), "campaign", "run", recipients, "--journal", journal, *RUN
-    )
+    code, _ = await bwmsg_run(env_for(sim), *campaign_run_args(recipients, journal))
     assert code == 0
     target = tmp_path / "missing" / "out.csv"
     code, output = await bwmsg_run(env_for(sim), "campaign", "export", journal, "-o", target)
@@ -114,7 +100,7 @@ async def test_receipts_listen_on_a_port_in_use_names_listen(
 ) -> None:
     recipients = write_csv(tmp_path / "r.csv", 2)
     journal = tmp_path / "j.db"
-    await bwmsg_run(env_for(sim), "campaign", "run", recipients, "--journal", journal, *RUN)
+    await bwmsg_run(env_for(sim), *campaign_run_args(recipients, journal))
     with port_in_use() as port:
         code, output = await bwmsg_run(
             env_for(sim), "campaign", "receipts", journal, "--listen", f"127.0.0.1:{port}"
@@ -127,17 +113,8 @@ async def test_run_receipts_on_a_port_in_use_sends_nothing(sim: Simulator, tmp_p
     recipients = write_csv(tmp_path / "r.csv", 3)
     journal = tmp_path / "j.db"
     with port_in_use() as port:
-        code, output = await bwmsg_run(
-            env_for(sim),
-            "campaign",
-            "run",
-            recipients,
-            "--journal",
-            journal,
-            *RUN,
-            "--receipts",
-            f"127.0.0.1:{port}",
-        )
+        args = campaign_run_args(recipients, journal, "--receipts", f"127.0.0.1:{port}")
+        code, output = await bwmsg_run(env_for(sim), *args)
     assert code == 2
     assert_one_line_error(output, "--receipts", str(port))
     assert sim.accepted == []
@@ -205,12 +182,13 @@ async def test_a_journal_on_a_read_only_disk(sim: Simulator, tmp_path: Path) -> 
     disk = tmp_path / "disk"
     disk.mkdir()
     journal = disk / "run.db"
-    run = ["campaign", "run", recipients, *RUN]
-    code, _ = await bwmsg_run(env_for(sim), *run, "--journal", journal)
+    code, _ = await bwmsg_run(env_for(sim), *campaign_run_args(recipients, journal))
     assert code == 0
     sent = len(sim.accepted)
     with read_only(disk):
-        code, output = await bwmsg_run(env_for(sim), *run, "--journal", disk / "new.db")
+        code, output = await bwmsg_run(
+            env_for(sim), *campaign_run_args(recipients, disk / "new.db")
+        )
         assert code == 3
         assert_one_line_error(output, "new.db", "cannot be used")
         code, status = await bwmsg_run(env_for(sim), "campaign", "status", journal)

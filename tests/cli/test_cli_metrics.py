@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +16,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from bwmsg.campaign import Journal
 from bwmsg.metrics import ATTEMPT_RESULTS, ROW_STATES
 from bwmsg.simulator import Faults, Simulator
-from tests.cli_helpers import Command, bwmsg_run, env_for, write_csv
+from tests.cli_helpers import (
+    Command,
+    bwmsg_run,
+    campaign_run_args,
+    env_for,
+    port_in_use,
+    write_csv,
+)
 from tests.postgres_server import pg_server, pg_url  # noqa: F401 - fixtures
 
 ROWS = 400
@@ -85,21 +91,11 @@ async def test_scraped_during_a_run_and_equal_to_the_journal_after(tmp_path: Pat
     journal = tmp_path / "run.db"
     faults = Faults(rate_limited=0.05, server_error=0.05, drop_after_accept=0.02, latency=0.02)
     async with Simulator(port=0, faults=faults, seed=7) as sim:
-        command = await Command.start(
-            env_for(sim),
-            "campaign",
-            "run",
+        args = campaign_run_args(
             recipients,
-            "--journal",
             journal,
-            "--from",
-            "+19195550000",
-            "--text",
-            "Hi {name}",
             "--concurrency",
             "8",
-            "--retry-delay",
-            "0.01",
             "--metrics",
             "127.0.0.1:0",
             "--receipts",
@@ -108,6 +104,7 @@ async def test_scraped_during_a_run_and_equal_to_the_journal_after(tmp_path: Pat
             "30",
             "--quiet",
         )
+        command = await Command.start(env_for(sim), *args)
         await command.wait_for_output(lambda out: "/metrics" in out, 30)
         found = re.search(r"metrics: (http://127\.0\.0\.1:\d+/metrics)", command.stdout)
         assert found is not None, command.output
@@ -152,29 +149,21 @@ async def test_scraped_during_a_run_and_equal_to_the_journal_after(tmp_path: Pat
         assert_bounded(samples)
 
 
+async def run_refused(tmp_path: Path, rows: int, metrics: str) -> tuple[int, str]:
+    """`campaign run --metrics METRICS` of ``rows`` rows to its end, which must have sent
+    nothing: (exit status, output)."""
+    recipients = write_csv(tmp_path / "r.csv", rows)
+    async with Simulator(port=0) as sim:
+        args = campaign_run_args(recipients, tmp_path / "run.db", "--metrics", metrics, text="Hi")
+        code, output = await bwmsg_run(env_for(sim), *args)
+        assert not sim.accepted
+    return code, output
+
+
 async def test_address_in_use_is_refused_before_sending(tmp_path: Path) -> None:
     """--metrics on an address in use: a usage error naming --metrics, nothing sent."""
-    recipients = write_csv(tmp_path / "r.csv", 5)
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        async with Simulator(port=0) as sim:
-            code, output = await bwmsg_run(
-                env_for(sim),
-                "campaign",
-                "run",
-                recipients,
-                "--journal",
-                tmp_path / "run.db",
-                "--from",
-                "+19195550000",
-                "--text",
-                "Hi",
-                "--metrics",
-                f"127.0.0.1:{port}",
-            )
-            assert not sim.accepted
+    with port_in_use() as port:
+        code, output = await run_refused(tmp_path, 5, f"127.0.0.1:{port}")
     assert code == 2, output
     assert f"--metrics 127.0.0.1:{port}" in output
     assert "cannot listen there" in output
@@ -182,23 +171,7 @@ async def test_address_in_use_is_refused_before_sending(tmp_path: Path) -> None:
 
 async def test_a_wrong_address_is_a_usage_error(tmp_path: Path) -> None:
     """--metrics takes HOST:PORT; anything else is refused naming the option."""
-    recipients = write_csv(tmp_path / "r.csv", 1)
-    async with Simulator(port=0) as sim:
-        code, output = await bwmsg_run(
-            env_for(sim),
-            "campaign",
-            "run",
-            recipients,
-            "--journal",
-            tmp_path / "run.db",
-            "--from",
-            "+19195550000",
-            "--text",
-            "Hi",
-            "--metrics",
-            "nowhere",
-        )
-        assert not sim.accepted
+    code, output = await run_refused(tmp_path, 1, "nowhere")
     assert code == 2, output
     assert "--metrics" in output
     assert "HOST:PORT" in output
@@ -210,19 +183,7 @@ async def test_worker_serves_metrics(tmp_path: Path, pg_url: str) -> None:  # no
     recipients = write_csv(tmp_path / "r.csv", 200)
     async with Simulator(port=0, faults=Faults(latency=0.02)) as sim:
         refused = {**env_for(sim), "BW_PASSWORD": "wrong"}  # loads the rows, sends none
-        code, output = await bwmsg_run(
-            refused,
-            "campaign",
-            "run",
-            recipients,
-            "--journal",
-            pg_url,
-            "--from",
-            "+19195550000",
-            "--text",
-            "Hi {name}",
-            "--quiet",
-        )
+        code, output = await bwmsg_run(refused, *campaign_run_args(recipients, pg_url, "--quiet"))
         assert code == 1, output
         found = re.search(r"campaign ([0-9a-f]{12}) in ", output)
         assert found is not None, output
