@@ -1,19 +1,20 @@
 """The rate limit shared through Redis: its accuracy across processes, and what one acquisition
 costs beside the local throttle.
 
-Accuracy: 1 and 4 sender processes (this script run as a child), each one Sender with
-``RateLimit(rate, burst=burst, redis_url=..., name=...)`` and concurrency 50, run ``send_many``
-over an endless mix (one- and two-segment texts, every 7th to a group of 3) for ``--seconds``
-(30) from a common start, against one :class:`bwmsg.simulator.Simulator` in this process and one
-``redis-server`` (Debian's package, started here on a free port, no persistence). A local
-``RateLimit`` in one process runs beside them for comparison. Measured from the simulator's
-accepted records (arrival time, segments x recipients, the process in the tag): the achieved
-rate, the busiest whole second counted from the start (a token bucket allows at most
-rate + burst in one second; the first second holds the initial burst), the busiest second after
-the first, the largest burst over any interval (sliding: max over i <= j of
-sum(charges i..j) - rate * (t_j - t_i); it carries the lateness of the processes and the
-simulator, which share two cores), and each process's share of the segments beside a fair
-share (total / processes). Several rounds (``--repeat``); medians with the spread.
+Accuracy: 1 and 4 sender processes (``tests/fleet/shared_throttle_senders.py``, which the
+fleet's test runs too), each one Sender with ``RateLimit(rate, burst=burst, redis_url=...,
+name=...)`` and concurrency 50, run ``send_many`` over an endless mix (one- and two-segment
+texts, every 7th to a group of 3) for ``--seconds`` (30) from a common start, against one
+:class:`bwmsg.simulator.Simulator` in this process and one ``redis-server`` (Debian's package,
+started here on a free port, no persistence). A local ``RateLimit`` in one process runs beside
+them for comparison. Measured from the simulator's accepted records (arrival time, segments x
+recipients, the process in the tag): the achieved rate, the busiest whole second counted from
+the start (a token bucket allows at most rate + burst in one second; the first second holds the
+initial burst), the busiest second after the first, the largest burst over any interval
+(sliding: max over i <= j of sum(charges i..j) - rate * (t_j - t_i); it carries the lateness of
+the processes and the simulator, which share two cores), and each process's share of the
+segments beside a fair share (total / processes). Several rounds (``--repeat``); medians with
+the spread.
 
 Acquisition cost: in one process, ``--n`` acquisitions that never wait (a rate no one reaches),
 one after the other and 64 at a time, through the shared gate (one Redis round trip each) and
@@ -26,7 +27,6 @@ Usage: ``.venv/bin/python benchmarks/bench_shared_throttle.py [--quick] [--secon
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import signal
 import socket
@@ -36,21 +36,22 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fleet
 
 import redis.asyncio as redis_library
 from _common import base_parser, machine_block, table, wait_quiet, write_section
 
-from bwmsg import MessageRequest, RateLimit, RetryPolicy, Sender
+from bwmsg import MessageRequest, RateLimit
 from bwmsg._throttle import open_gate
 from bwmsg.simulator import Simulator
+from tests.fleet.shared_throttle_senders import CONCURRENCY, largest_burst, run_processes
 
-CONCURRENCY = 50
 TOLERANCE = 0.03  # the issue's target: within ±3 % of the rate
 FAIR = 0.15  # each process within ±15 % of a fair share
 
@@ -102,92 +103,6 @@ def redis_server() -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-# -- one sender process --------------------------------------------------------------------------
-
-
-def _request(process: int, i: int) -> MessageRequest:
-    to: str | list[str] = f"+1919555{i % 10000:04d}"
-    if i % 7 == 0:
-        to = [f"+1919556{(i + k) % 10000:04d}" for k in range(3)]
-    text = "x" * 200 if i % 5 == 0 else f"hello {i}"
-    return MessageRequest(to=to, from_="+19195550000", text=text, tag=f"p{process}")
-
-
-async def _child(spec: dict[str, Any]) -> dict[str, int]:
-    """Warm up, say ``ready``, read the common start (monotonic clock), send for ``seconds``."""
-    redis_url = spec["redis_url"]
-    rate = RateLimit(
-        spec["rate"], burst=spec["burst"], redis_url=redis_url, name="bench" if redis_url else None
-    )
-    outcomes: Counter[str] = Counter()
-    async with Sender(
-        "9900000",
-        "user",
-        "pass",
-        application_id="app",
-        base_url=spec["base_url"],
-        concurrency=CONCURRENCY,
-        rate=rate,
-        retry=RetryPolicy(base_delay=0.01),
-    ) as sender:
-        await sender.send(MessageRequest(to="+19195551212", from_="+19195550000", text="warm"))
-        print("ready", flush=True)
-        start = float(await asyncio.to_thread(sys.stdin.readline))
-        end = start + spec["seconds"]
-
-        async def requests() -> AsyncIterator[MessageRequest]:
-            await asyncio.sleep(max(0.0, start - time.monotonic()))
-            i = 0
-            while time.monotonic() < end:
-                i += 1
-                yield _request(spec["process"], i)
-
-        async for result in sender.send_many(requests()):
-            outcomes[result.outcome.value] += 1
-    return dict(outcomes)
-
-
-async def _run_processes(spec: dict[str, Any], processes: int) -> tuple[float, list[Any]]:
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--child",
-            json.dumps({**spec, "process": p}),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for p in range(processes)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout=120)
-        if line != b"ready\n":
-            raise RuntimeError(f"a sender did not start: {line!r}")
-    start = time.monotonic() + 0.5
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write(f"{start}\n".encode())
-        await proc.stdin.drain()
-    reports = []
-    for proc in procs:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=spec["seconds"] + 120)
-        if proc.returncode != 0:
-            raise RuntimeError(f"a sender failed:\n{err.decode(errors='replace')[-3000:]}")
-        reports.append(json.loads(out.decode().strip().splitlines()[-1]))
-    return start, reports
-
-
-def _largest_burst(times: list[float], charges: list[int], rate: float) -> float:
-    worst, low, total = float("-inf"), float("inf"), 0
-    for t, c in zip(times, charges, strict=True):
-        low = min(low, total - rate * t)
-        total += c
-        worst = max(worst, total - rate * t - low)
-    return worst
-
-
 def analyse(
     records: list[Any], start: float, seconds: float, rate: float, processes: int
 ) -> dict[str, float]:
@@ -211,7 +126,7 @@ def analyse(
         "steady": sum(per_second[1:]) / (len(per_second) - 1),
         "worst_second": max(per_second),
         "worst_steady": max(per_second[1:]),
-        "largest_burst": _largest_burst(times, charges, rate),
+        "largest_burst": largest_burst(times, charges, rate),
         "share_low": min(shares.get(f"p{p}", 0) for p in range(processes)) / fair - 1,
         "share_high": max(shares.values()) / fair - 1,
     }
@@ -220,7 +135,7 @@ def analyse(
 async def accuracy(spec: dict[str, Any], processes: int) -> dict[str, float]:
     wait_quiet()
     async with Simulator() as sim:
-        start, reports = await _run_processes({**spec, "base_url": sim.base_url}, processes)
+        start, reports = await run_processes({**spec, "base_url": sim.base_url}, processes)
         figures = analyse(list(sim.accepted), start, spec["seconds"], spec["rate"], processes)
     figures["not_sent"] = sum(n for r in reports for k, n in r.items() if k != "sent")
     figures["processes"] = processes
@@ -390,7 +305,8 @@ async def main_async() -> None:
                 ("4 processes, shared (Redis)", 4, url),
             ):
                 print(f"round {round_ + 1}/{repeat}: {label}, {seconds:g} s ...", flush=True)
-                figures = await accuracy({**spec, "redis_url": redis_url}, processes)
+                name = "bench" if redis_url else None
+                figures = await accuracy({**spec, "redis_url": redis_url, "name": name}, processes)
                 print(f"  {figures}", flush=True)
                 runs[label].append(figures)
             wait_quiet()
@@ -440,9 +356,6 @@ async def main_async() -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        print(json.dumps(asyncio.run(_child(json.loads(sys.argv[2])))))
-        return
     asyncio.run(main_async())
 
 
