@@ -164,27 +164,24 @@ def _check_number_list(to: tuple[Any, ...], errors: list[FieldError]) -> None:
         )
     seen: set[str] = set()
     for i, number in enumerate(to):
-        if not isinstance(number, str):
-            errors.append(
-                FieldError(
-                    field_name="to",
-                    description=f"recipient {i} must be a string, got {type(number).__name__}",
-                )
-            )
-        elif not _E164.fullmatch(number):
-            errors.append(
-                FieldError(
-                    field_name="to",
-                    description=f"recipient {i} {number!r} is not an E.164 number "
-                    "('+' then 1 to 15 digits, the first not 0, e.g. +19195551212)",
-                )
-            )
-        elif number in seen:
-            errors.append(
-                FieldError(field_name="to", description=f"recipient {i} {number!r} is repeated")
-            )
-        else:
-            seen.add(number)
+        problem = _recipient_problem(number, seen)
+        if problem is not None:
+            errors.append(FieldError(field_name="to", description=f"recipient {i} {problem}"))
+
+
+def _recipient_problem(number: object, seen: set[str]) -> str | None:
+    # What is wrong with one recipient (None: nothing; it is then in ``seen``).
+    if not isinstance(number, str):
+        return f"must be a string, got {type(number).__name__}"
+    if not _E164.fullmatch(number):
+        return (
+            f"{number!r} is not an E.164 number ('+' then 1 to 15 digits, the first not 0, "
+            "e.g. +19195551212)"
+        )
+    if number in seen:
+        return f"{number!r} is repeated"
+    seen.add(number)
+    return None
 
 
 def _check_from(value: object, errors: list[FieldError]) -> None:
@@ -224,46 +221,28 @@ def _check_media(media: tuple[Any, ...], errors: list[FieldError]) -> None:
             )
         )
     for i, url in enumerate(media):
-        if not isinstance(url, str):
-            errors.append(
-                FieldError(
-                    field_name="media",
-                    description=f"URL {i} must be a string, got {type(url).__name__}",
-                )
-            )
-            continue
-        if len(url) > MAX_MEDIA_URL_LENGTH:
-            errors.append(
-                FieldError(
-                    field_name="media",
-                    description=f"URL {i} is {len(url)} characters long; at most "
-                    f"{MAX_MEDIA_URL_LENGTH} are allowed",
-                )
-            )
-            continue
-        if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
-            errors.append(
-                FieldError(
-                    field_name="media",
-                    description=f"URL {i} contains spaces or control characters: "
-                    "percent-encode them (%20 for a space)",
-                )
-            )
-            continue
-        try:
-            parts = urlsplit(url)
-            ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-            ok = ok and _authority_ends_well(parts.netloc) and (parts.port or 0) >= 0
-        except ValueError:  # a port that is not digits, or out of range
-            ok = False
-        if not ok:
-            shown = url if len(url) <= 80 else url[:77] + "..."
-            errors.append(
-                FieldError(
-                    field_name="media",
-                    description=f"URL {i} {shown!r} is not an http(s) URL with a host",
-                )
-            )
+        problem = _url_problem(url)
+        if problem is not None:
+            errors.append(FieldError(field_name="media", description=f"URL {i} {problem}"))
+
+
+def _url_problem(url: object) -> str | None:
+    # What is wrong with one media URL (None: nothing).
+    problem = _string_problem(url, MAX_MEDIA_URL_LENGTH)
+    if problem is not None or not isinstance(url, str):
+        return problem
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+        return "contains spaces or control characters: percent-encode them (%20 for a space)"
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        ok = ok and _authority_ends_well(parts.netloc) and (parts.port or 0) >= 0
+    except ValueError:  # a port that is not digits, or out of range
+        ok = False
+    if ok:
+        return None
+    shown = url if len(url) <= 80 else url[:77] + "..."
+    return f"{shown!r} is not an http(s) URL with a host"
 
 
 def _authority_ends_well(netloc: str) -> bool:
@@ -298,15 +277,19 @@ def _plainly_valid(req: MessageRequest) -> bool:
     )
 
 
-def _check_string(value: object, name: str, limit: int, errors: list[FieldError]) -> None:
-    # A field that must be a string of at most ``limit`` characters (text, tag).
+def _string_problem(value: object, limit: int) -> str | None:
+    # What keeps ``value`` from being a string of at most ``limit`` characters (None: nothing).
     if not isinstance(value, str):
-        description = f"must be a string, got {type(value).__name__}"
-    elif len(value) > limit:
-        description = f"is {len(value)} characters long; at most {limit} are allowed"
-    else:
-        return
-    errors.append(FieldError(field_name=name, description=description))
+        return f"must be a string, got {type(value).__name__}"
+    if len(value) > limit:
+        return f"is {len(value)} characters long; at most {limit} are allowed"
+    return None
+
+
+def _check_string(value: object, name: str, limit: int, errors: list[FieldError]) -> None:
+    problem = _string_problem(value, limit)
+    if problem is not None:
+        errors.append(FieldError(field_name=name, description=problem))
 
 
 def _validate(req: MessageRequest, errors: list[FieldError]) -> None:
