@@ -11,12 +11,11 @@ import hmac
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any, TypeAlias
 
 from aiohttp import web
 
-from .._lifecycle import Lifecycle, warn_if_open
+from .._lifecycle import Lifecycle, StartStop, warn_if_open
 from .._serve import serve
 from ._events import CallbackEvent, CallbackParseError, event_key, parse_events
 
@@ -177,7 +176,7 @@ class CallbackReceiver:
         self._worker = None
 
 
-class CallbackServer:
+class CallbackServer(StartStop):
     """A :class:`CallbackReceiver` served on its own socket, standalone::
 
         async with CallbackServer(on_event, port=8081, username="u", password="p") as server:
@@ -236,15 +235,3 @@ class CallbackServer:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()  # runs the receiver's cleanup: aclose()
-
-    async def __aenter__(self) -> CallbackServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -22,12 +22,11 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Any, cast
 
 from aiohttp import web
 
-from .._lifecycle import Lifecycle, warn_if_open
+from .._lifecycle import Lifecycle, StartStop, warn_if_open
 from .._serve import serve
 from ._callbacks import CallbackPoster, Callbacks
 from ._faults import Faults
@@ -68,7 +67,7 @@ def _check_positive(name: str, value: float | None) -> None:
         raise ValueError(f"{name} must be a number > 0 or None, got {value!r}")
 
 
-class Simulator:
+class Simulator(StartStop):
     """A local stand-in for Bandwidth's Messaging V2 send endpoint.
 
     An async context manager that serves ``POST /api/v2/users/{accountId}/messages`` (and the
@@ -368,18 +367,6 @@ class Simulator:
             await self._runner.cleanup()
         if self._poster is not None:
             await self._poster.stop()
-
-    async def __aenter__(self) -> Simulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- what tests look at ------------------------------------------------------------------------
 
