@@ -11,10 +11,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from yarl import URL
-
 from ._optouts import OptOutStore, check_number
-from ._urls import redacted, without_password
+from ._urls import database_address, redacted, unusable_database
 
 __all__ = ["PostgresOptOuts"]
 
@@ -56,20 +54,11 @@ class PostgresOptOuts(OptOutStore):
                 await conn.execute(_SCHEMA)
         except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, ValueError) as exc:
             await self.aclose()
-            why = without_password(str(exc), self.url)
             raise ValueError(
-                f"cannot use {self.where} as an opt-out store at {self._address()} "
-                f"({type(exc).__name__}: {why}); check that PostgreSQL runs there, the "
-                "database exists and the user may log in"
+                f"cannot use {self.where} as an opt-out store at "
+                f"{database_address(self.url, self.where)} {unusable_database(exc, self.url)}"
             ) from None
         return self
-
-    def _address(self) -> str:
-        try:
-            parsed = URL(self.url)
-        except ValueError:
-            return self.where
-        return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
 
     async def add(self, numbers: Iterable[str], source: str = "manual") -> int:
         wanted = sorted({check_number(n) for n in numbers})

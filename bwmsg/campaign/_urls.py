@@ -9,7 +9,14 @@ from yarl import URL
 
 from .._errors import BwmsgError
 
-__all__ = ["JournalUrlError", "is_database_url", "redacted", "without_password"]
+__all__ = [
+    "JournalUrlError",
+    "database_address",
+    "is_database_url",
+    "redacted",
+    "unusable_database",
+    "without_password",
+]
 
 _SCHEMES = ("postgresql://", "postgres://")
 
@@ -44,3 +51,23 @@ def without_password(text: str, url: str) -> str:
     except ValueError:
         return text
     return text.replace(password, "...") if password else text
+
+
+def database_address(url: str, where: str) -> str:
+    """``host:port`` of the database ``url`` names (localhost and 5432 when it says none);
+    ``where`` when ``url`` cannot be read."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return where
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+
+
+def unusable_database(exc: BaseException, url: str) -> str:
+    """Why the database at ``url`` could not be used (``exc``, without the password), and what
+    to check."""
+    why = without_password(str(exc), url)
+    return (
+        f"({type(exc).__name__}: {why}); check that PostgreSQL runs there, the database exists "
+        "and the user may log in"
+    )
