@@ -273,7 +273,7 @@ class Sender:
             # headers to the proxy too, their Authorization as Proxy-Authorization (the API's
             # password); each request then carries its own.
             defaults = None if self._proxied else self._credentials.static_headers
-            self._transport, self._web = _transport.open_transports(
+            web = SessionTransport(
                 self._url,
                 self._settings,
                 session=self._session,
@@ -281,6 +281,8 @@ class Sender:
                 concurrency=self.concurrency,
                 headers=defaults,
             )
+            self._transport = _transport.send_transport(self._url, self._settings, web)
+            self._web = web
             self._inflight = Limit(self.concurrency)
             self._spans = attempt_spans(self._url, self.account_id, _version)
             self._state = Lifecycle.OPEN

@@ -14,9 +14,9 @@ their send transport from another :data:`Factory`, which may wrap :func:`default
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from yarl import URL
 
@@ -33,9 +33,6 @@ from ._base import (
 )
 from ._pool import Pool
 
-if TYPE_CHECKING:
-    import aiohttp
-
 __all__ = [
     "KEEPALIVE",
     "Answer",
@@ -49,7 +46,7 @@ __all__ = [
     "Settings",
     "Transport",
     "default_factory",
-    "open_transports",
+    "send_transport",
     "use_factory",
 ]
 
@@ -84,23 +81,7 @@ def use_factory(factory: Factory) -> Iterator[None]:
         _factories.remove(factory)
 
 
-def open_transports(
-    url: URL,
-    settings: Settings,
-    *,
-    session: aiohttp.ClientSession | None,
-    trace_configs: Sequence[aiohttp.TraceConfig] | None,
-    concurrency: int,
-    headers: dict[str, str] | None,
-) -> tuple[Transport[Any, Any], SessionTransport]:
-    """A Sender's transports: the one that sends messages to ``url``, and the aiohttp one
-    (tokens, listing). Call it with the event loop running."""
-    web = SessionTransport(
-        url,
-        settings,
-        session=session,
-        trace_configs=trace_configs,
-        concurrency=concurrency,
-        headers=headers,
-    )
-    return _factories[-1](url, settings, web), web
+def send_transport(url: URL, settings: Settings, web: SessionTransport) -> Transport[Any, Any]:
+    """The transport that sends a Sender's messages to ``url``, made by the factory in use
+    from its aiohttp transport ``web``. Call it with the event loop running."""
+    return _factories[-1](url, settings, web)
