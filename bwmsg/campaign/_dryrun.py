@@ -142,24 +142,9 @@ class _Tally:
                 self.duplicate_examples.append((row, earlier))
 
     def report(self) -> DryRunReport:
+        counts = {name: getattr(self, name) for name in _COUNTED_AS_REPORTED}
         return DryRunReport(
-            rows=self.rows,
-            messages=self.messages,
-            invalid=self.invalid,
-            invalid_count=self.invalid_count,
-            segments=dict(self.by_encoding),
-            ucs2_rows=self.ucs2_rows,
-            ucs2_characters=self.forcing.most_common(),
-            sample=self.sample,
-            sample_row=self.sample_row,
-            sample_segments=self.sample_segments,
-            duplicates=self.duplicates,
-            duplicate_examples=self.duplicate_examples,
-            converted_numbers=self.converted_numbers,
-            segments_saved=self.segments_saved,
-            held=self.held,
-            held_never=self.held_never,
-            opens=self.opens,
+            segments=dict(self.by_encoding), ucs2_characters=self.forcing.most_common(), **counts
         )
 
     def check_quiet(self, request: MessageRequest, quiet: QuietHours, now: datetime) -> None:
@@ -171,6 +156,14 @@ class _Tally:
             self.held_never += 1
         elif self.opens is None or until < self.opens:
             self.opens = until
+
+
+# The report's fields a tally keeps as they are reported (it counts the other two in Counters).
+_COUNTED_AS_REPORTED = tuple(
+    field.name
+    for field in attrs.fields(DryRunReport)
+    if field.name not in ("segments", "ucs2_characters")
+)
 
 
 def dry_run(
