@@ -15,7 +15,14 @@ from bwmsg.campaign import Journal
 from bwmsg.campaign._input import recipient_key
 from bwmsg.cli._inspect import guard_cell
 from bwmsg.simulator import Simulator
-from tests.cli_helpers import bwmsg_run, env_for, journal_rows, states_of, write_rows
+from tests.cli_helpers import (
+    bwmsg_run,
+    campaign_run_args,
+    env_for,
+    journal_rows,
+    states_of,
+    write_rows,
+)
 
 FROM = "+19195550000"
 E164_LIST = re.compile(r"\+[1-9][0-9]{0,14}(;\+[1-9][0-9]{0,14})*")
@@ -33,20 +40,12 @@ def read_export(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def run_args(recipients: Path, journal: Path, *extra: str) -> list[str | Path]:
-    return [
-        "campaign",
-        "run",
-        recipients,
-        "--journal",
-        journal,
-        "--concurrency",
-        "20",
-        "--retry-delay",
-        "0.01",
-        "--quiet",
-        *extra,
-    ]
+def run_args(
+    recipients: Path, journal: Path, text: str = "Hi {name}", from_: str | None = FROM
+) -> list[str | Path]:
+    """`campaign run` 20 at a time, quiet; ``from_=None`` leaves --from out."""
+    args = ("--concurrency", "20", "--quiet")
+    return campaign_run_args(recipients, journal, *args, text=text, from_=from_)
 
 
 def failed_receipt(message_id: str, description: str) -> CallbackEvent:
@@ -118,7 +117,7 @@ async def test_export_feeds_back_into_campaign_run(tmp_path: Path) -> None:
     exported = tmp_path / "out.csv"
     async with Simulator() as sim:
         env = env_for(sim)
-        args = run_args(recipients, tmp_path / "j1.db", "--from", FROM, "--text", "Hi {name}")
+        args = run_args(recipients, tmp_path / "j1.db")
         code, output = await bwmsg_run(env, *args)
         assert code == 0, output
         code, output = await bwmsg_run(
@@ -127,7 +126,7 @@ async def test_export_feeds_back_into_campaign_run(tmp_path: Path) -> None:
         assert code == 0, output
         first = {frozenset(m.to) for m in sim.accepted}
         sim.accepted.clear()
-        again = run_args(exported, tmp_path / "j2.db", "--text", "Row {row} was {state}")
+        again = run_args(exported, tmp_path / "j2.db", text="Row {row} was {state}", from_=None)
         code, output = await bwmsg_run(env, *again)
         assert code == 0, output
         second = list(sim.accepted)
@@ -152,7 +151,7 @@ async def test_export_neutralises_formulas_but_not_numbers(tmp_path: Path) -> No
     guarded, raw = tmp_path / "guarded.csv", tmp_path / "raw.csv"
     async with Simulator() as sim:
         env = env_for(sim)
-        args = run_args(recipients, journal, "--from", FROM, "--text", "Hi {name}")
+        args = run_args(recipients, journal)
         code, output = await bwmsg_run(env, *args)
         assert code == 0, output
         ids = {m.to[0]: m.id for m in sim.accepted}

@@ -10,7 +10,7 @@ import pytest
 from bwmsg.campaign import RenderError, Template, dry_run, preflight, read_rows
 from bwmsg.campaign._input import read_recipients
 from bwmsg.simulator import Simulator
-from tests.cli_helpers import bwmsg_run, env_for, journal_rows
+from tests.cli_helpers import bwmsg_run, campaign_run_args, env_for, journal_rows
 
 
 def write(path: Path, text: str) -> Path:
@@ -126,21 +126,15 @@ async def test_a_semicolon_file_with_national_numbers_is_sent_in_e164(tmp_path: 
     recipients = write(tmp_path / "r.csv", "To;Name\n919-555-0499;Ann\n(919) 555-0500;Bo\n")
     journal = tmp_path / "j.db"
     async with Simulator() as sim:
-        code, output = await bwmsg_run(
-            env_for(sim),
-            "campaign",
-            "run",
+        args = campaign_run_args(
             recipients,
-            "--journal",
             journal,
-            "--from",
-            "+19195550000",
-            "--text",
-            "Hi {name} \u2014 see you",
             "--default-country",
             "US",
             "--smart-encoding",
+            text="Hi {name} \u2014 see you",
         )
+        code, output = await bwmsg_run(env_for(sim), *args)
         sent = sorted((m.to[0], m.request["text"]) for m in sim.accepted)
     assert code == 0, output
     assert sent == [("+19195550499", "Hi Ann - see you"), ("+19195550500", "Hi Bo - see you")]
@@ -152,15 +146,7 @@ async def test_an_unknown_country_is_a_usage_error_naming_the_flag(tmp_path: Pat
     async with Simulator() as sim:
         code, output = await bwmsg_run(
             {**env_for(sim), "BWMSG_DEFAULT_COUNTRY": "ZZ"},
-            "campaign",
-            "run",
-            recipients,
-            "--journal",
-            tmp_path / "j.db",
-            "--from",
-            "+19195550000",
-            "--text",
-            "hi",
+            *campaign_run_args(recipients, tmp_path / "j.db", text="hi"),
         )
         assert sim.accepted == []
     assert code == 2

@@ -31,6 +31,7 @@ from tests.cli_helpers import (
     Command,
     RecordingSimulator,
     bwmsg_run,
+    campaign_run_args,
     env_for,
     journal_rows,
     states_of,
@@ -66,10 +67,7 @@ def run_args(
     from_: str | None = FROM,
 ) -> list[str | Path]:
     """`campaign run` with the usual options; ``from_=None`` leaves --from out."""
-    args: list[str | Path] = ["campaign", "run", recipients, "--journal", journal]
-    if from_ is not None:
-        args += ["--from", from_]
-    return [*args, "--text", text, "--retry-delay", "0.01", *extra]
+    return campaign_run_args(recipients, journal, *extra, text=text, from_=from_)
 
 
 def check_final(sim: Simulator, journal: Path, n: int) -> dict[int, dict[str, Any]]:

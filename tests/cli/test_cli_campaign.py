@@ -14,7 +14,7 @@ import pytest
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Faults, Simulator
-from tests.cli_helpers import bwmsg_run, env_for, write_csv
+from tests.cli_helpers import bwmsg_run, campaign_run_args, env_for, write_csv
 
 TEXT = "Hi {name}, doors open at 7"
 
@@ -38,22 +38,7 @@ async def bwmsg(sim: Simulator, *args: str | Path, timeout: float = 120) -> tupl
 
 
 def run_args(recipients: Path, journal: Path, *extra: str) -> list[str | Path]:
-    return [
-        "campaign",
-        "run",
-        recipients,
-        "--journal",
-        journal,
-        "--from",
-        "+19195550000",
-        "--text",
-        TEXT,
-        "--concurrency",
-        "20",
-        "--retry-delay",
-        "0.01",
-        *extra,
-    ]
+    return campaign_run_args(recipients, journal, "--concurrency", "20", *extra, text=TEXT)
 
 
 def rows_of(journal: Path) -> dict[int, dict[str, Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bwmsg.simulator import Callbacks, Faults, Simulator
-from tests.cli_helpers import Command, bwmsg_run, env_for, write_csv, write_rows
+from tests.cli_helpers import Command, bwmsg_run, campaign_run_args, env_for, write_csv, write_rows
 from tests.postgres_server import PASSWORD, PostgresServer, pg_server, pg_url  # noqa: F401
 from tests.redis_server import redis_server
 
@@ -40,21 +40,7 @@ def wide(sim: Simulator) -> dict[str, str]:
 
 
 def run_args(recipients: Path, url: str, *extra: str) -> list[str | Path]:
-    return [
-        "campaign",
-        "run",
-        recipients,
-        "--journal",
-        url,
-        "--from",
-        FROM,
-        "--text",
-        TEXT,
-        "--retry-delay",
-        "0.01",
-        "--quiet",
-        *extra,
-    ]
+    return campaign_run_args(recipients, url, "--quiet", *extra, text=TEXT, from_=FROM)
 
 
 def campaign_of(output: str) -> str:

@@ -31,7 +31,7 @@ import pytest
 
 from bwmsg.campaign._pg_sql import LOST
 from bwmsg.simulator import Simulator
-from tests.cli_helpers import Command, env_for, write_csv
+from tests.cli_helpers import Command, campaign_run_args, env_for, write_csv
 from tests.faults import CHAOS
 from tests.fleet.test_fleet_cli import CAMPAIGN, campaign_of
 from tests.postgres_server import pg_server, pg_url  # noqa: F401 - fixtures
@@ -219,19 +219,7 @@ async def test_workers_killed_at_random_points(tmp_path: Path, pg_url: str) -> N
     started = time.perf_counter()
     async with Simulator(faults=CHAOS, seed=17) as sim:
         env = env_for(sim)
-        run = await Command.start(
-            env,
-            "campaign",
-            "run",
-            recipients,
-            "--journal",
-            pg_url,
-            "--from",
-            "+19195550000",
-            "--text",
-            "Hi {name}",
-            *options(),
-        )
+        run = await Command.start(env, *campaign_run_args(recipients, pg_url, *options()))
         await run.wait_for_output(lambda out: CAMPAIGN.search(out) is not None, 60)
         campaign = campaign_of(run.output)
         workers = [await start_worker(env, pg_url, campaign) for _ in range(2)]
