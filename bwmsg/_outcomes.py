@@ -98,13 +98,9 @@ def short(error: BaseException) -> str:
 def message_from_request(request: MessageRequest, application_id: str | None) -> Message:
     """The Message to report when Bandwidth accepted ``request`` but its answer could not be
     read."""
-    return Message(
-        application_id=request.application_id or application_id,
-        to=request.to,
-        from_=request.from_,
-        text=request.text,
-        media=request.media,
-        tag=request.tag,
-        priority=request.priority,
-        expiration=request.expiration,
-    )
+    echoed = {name: getattr(request, name) for name in _ECHOED}
+    return Message(application_id=request.application_id or application_id, **echoed)
+
+
+# The fields of a request that its Message repeats as they are.
+_ECHOED = ("to", "from_", "text", "media", "tag", "priority", "expiration")

@@ -88,20 +88,15 @@ async def start_worker(env: dict[str, str], url: str, campaign: str) -> Command:
         url,
         "--campaign",
         campaign,
+        "--retry-delay",
+        "0.01",
         *options(),
     )
 
 
 def options() -> list[str]:
-    return [
-        "--concurrency",
-        str(CONCURRENCY),
-        "--lease",
-        str(LEASE),
-        "--retry-delay",
-        "0.01",
-        "--quiet",
-    ]
+    """What the run and the workers share (campaign_run_args gives the run its retry delay)."""
+    return ["--concurrency", str(CONCURRENCY), "--lease", str(LEASE), "--quiet"]
 
 
 async def kill(db: Any, victim: Command) -> Kill:
