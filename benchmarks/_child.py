@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import ACCOUNT_ID, APPLICATION_ID, PASSWORD, USERNAME
+from _server import ACCOUNT_ID, APPLICATION_ID, PASSWORD, USERNAME, reference_sender
 
 FROM = "+19195550000"
 AUTH = "Basic dXNlcjpwYXNz"  # user:pass
@@ -120,21 +120,13 @@ def _requests(n: int) -> Iterator[Any]:
 async def _bwmsg(spec: dict[str, Any], mode: str) -> Callable[[int], Coroutine[Any, Any, int]]:
     import aiohttp
 
-    from bwmsg import MessageRequest, Sender
+    from bwmsg import MessageRequest
 
     session = None
     if mode == "aiohttp":
         # The Sender sending through an aiohttp session of the user's instead of its own pool.
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=spec["concurrency"]))
-    sender = Sender(
-        ACCOUNT_ID,
-        USERNAME,
-        PASSWORD,
-        application_id=APPLICATION_ID,
-        base_url=spec["base_url"],
-        concurrency=spec["concurrency"],
-        session=session,
-    )
+    sender = reference_sender(spec["base_url"], spec["concurrency"], session=session)
     await sender.__aenter__()
 
     async def run(n: int) -> int:
@@ -236,7 +228,7 @@ def _throttle_requests(n: int | None) -> Iterator[Any]:
 
 async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
     """Send through a throttled Sender for spec['seconds']; record when each body was written."""
-    from bwmsg import RateLimit, Sender, segments
+    from bwmsg import RateLimit, segments
     from bwmsg._transport import default_factory, use_factory
 
     stamps: list[tuple[float, int]] = []
@@ -268,15 +260,7 @@ async def _throttle(spec: dict[str, Any]) -> dict[str, Any]:
     permits: list[tuple[float, int]] = []
     # The Sender sends through its default transport, wrapped (the seam's hook).
     with use_factory(factory):
-        async with Sender(
-            ACCOUNT_ID,
-            USERNAME,
-            PASSWORD,
-            application_id=APPLICATION_ID,
-            base_url=spec["base_url"],
-            concurrency=spec["concurrency"],
-            rate=rate,
-        ) as sender:
+        async with reference_sender(spec["base_url"], spec["concurrency"], rate=rate) as sender:
             # Open the pool's connections first (a steady campaign has them open), then let the
             # bucket fill up again before measuring.
             async for _ in sender.send_many(_requests(spec["concurrency"])):

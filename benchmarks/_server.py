@@ -25,6 +25,10 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bwmsg import Sender
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "nginx.conf.template"
@@ -39,6 +43,21 @@ BODY = (
 ACCOUNT_ID = "9900000"
 APPLICATION_ID = "93de2206-9669-4e07-948d-329f4b722ee2"
 USERNAME, PASSWORD = "user", "pass"
+
+
+def reference_sender(base_url: str, concurrency: int, **options: Any) -> Sender:
+    """A Sender (not yet opened) with the account and credentials the reference server takes."""
+    from bwmsg import Sender  # here: the server itself runs without bwmsg
+
+    credentials = (ACCOUNT_ID, USERNAME, PASSWORD)
+    return Sender(
+        *credentials,
+        application_id=APPLICATION_ID,
+        base_url=base_url,
+        concurrency=concurrency,
+        **options,
+    )
+
 
 _PR_SET_PDEATHSIG = 1
 

@@ -38,7 +38,7 @@ from _common import (
     wait_quiet,
     write_section,
 )
-from _server import ReferenceServer
+from _server import ReferenceServer, reference_sender
 
 TARGET = 0.9
 TEXT = "Hi {name}, your code is {code}"
@@ -53,18 +53,10 @@ def write_recipients(path: Path, n: int) -> None:
 
 
 async def _child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
-    from bwmsg import Sender
     from bwmsg.campaign import Template, default_tag, read_rows, run_campaign
 
     template = Template(text=TEXT, from_="+19195550000")
-    sender = Sender(
-        "9900000",
-        "user",
-        "pass",
-        application_id="app",
-        base_url=spec["base_url"],
-        concurrency=spec["concurrency"],
-    )
+    sender = reference_sender(spec["base_url"], spec["concurrency"])
     async with sender:
         t0, c0 = time.perf_counter(), time.process_time()
         if mode == "bare":

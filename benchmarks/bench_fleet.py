@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.postgres_server
 
 from _common import CLIENT_CPU, base_parser, machine_block, table, wait_quiet, write_section
-from _server import ReferenceServer
+from _server import ReferenceServer, reference_sender
 
 TEXT = "Hi {name}, your code is {code}"
 FROM = "+19195550000"
@@ -60,18 +60,10 @@ def write_recipients(path: Path, n: int) -> None:
 
 async def _child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     """One contender's process: get ready, say so, wait for ``go`` on stdin, send, report."""
-    from bwmsg import Sender
     from bwmsg.campaign import Template, default_tag, read_rows, run_campaign, run_worker
 
     template = Template(text=TEXT, from_=FROM)
-    sender = Sender(
-        "9900000",
-        "user",
-        "pass",
-        application_id="app",
-        base_url=spec["base_url"],
-        concurrency=CONCURRENCY,
-    )
+    sender = reference_sender(spec["base_url"], CONCURRENCY)
     async with sender:
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)

@@ -124,9 +124,7 @@ def _paired_rows(paired: dict[str, list[float]]) -> tuple[list[list[str]], float
 
 async def _child(spec: dict[str, Any]) -> dict[str, Any]:
     from _child import _requests, cpu_now
-    from _server import ACCOUNT_ID, APPLICATION_ID, PASSWORD, USERNAME
-
-    from bwmsg import Sender
+    from _server import reference_sender
 
     mode = spec["mode"]
     if mode == "tracing":
@@ -134,14 +132,7 @@ async def _child(spec: dict[str, Any]) -> dict[str, Any]:
         from opentelemetry.sdk.trace import TracerProvider
 
         trace.set_tracer_provider(TracerProvider())  # no processor, no exporter
-    sender = Sender(
-        ACCOUNT_ID,
-        USERNAME,
-        PASSWORD,
-        application_id=APPLICATION_ID,
-        base_url=spec["base_url"],
-        concurrency=spec["concurrency"],
-    )
+    sender = reference_sender(spec["base_url"], spec["concurrency"])
     scraper = None
     async with sender:
         if mode in ("metrics", "direct", "imported"):
@@ -183,13 +174,12 @@ async def _paired(spec: dict[str, Any]) -> dict[str, Any]:
     """off / metrics / tracing alternated in this one process, through an instant transport,
     or against the server at ``spec["base_url"]`` when given."""
     from _child import _requests
-    from _server import ACCOUNT_ID, APPLICATION_ID, PASSWORD, USERNAME
+    from _server import APPLICATION_ID, reference_sender
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from prometheus_client import CollectorRegistry
 
     import bwmsg.metrics
-    from bwmsg import Sender
     from bwmsg._transport import Answer, use_factory
 
     body = json.dumps(
@@ -222,10 +212,7 @@ async def _paired(spec: dict[str, Any]) -> dict[str, Any]:
             ]:
                 # The API sets its provider once; a benchmark switches it per run.
                 trace._TRACER_PROVIDER = provider if mode == "tracing" else None
-                async with Sender(
-                    ACCOUNT_ID, USERNAME, PASSWORD, application_id=APPLICATION_ID,
-                    base_url=base_url, concurrency=spec["concurrency"],
-                ) as sender:  # fmt: skip
+                async with reference_sender(base_url, spec["concurrency"]) as sender:
                     if mode == "metrics":
                         bwmsg.metrics.register(sender, registry=CollectorRegistry())
                     async for _ in sender.send_many(_requests(500)):
