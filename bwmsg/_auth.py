@@ -6,13 +6,15 @@ import asyncio
 import base64
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from ._errors import AuthenticationError, BwmsgError, TransportError
 from ._retry import Attempts, RetryPolicy, retry
 from ._transport import AnswerTimeout, Client, ConnectError, ExchangeError
 
-__all__ = ["BasicCredentials", "ClientCredentials", "Credentials"]
+__all__ = ["BasicCredentials", "ClientCredentials", "Credentials", "SignedAttempts"]
+
+_T = TypeVar("_T")
 
 # RFC 6750 section 2.1, b64token: what a bearer token may be made of.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -170,6 +172,24 @@ class ClientCredentials(Credentials):
         if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or lifetime <= 0:
             lifetime = 3600
         return data["access_token"], float(lifetime)
+
+
+class SignedAttempts(Attempts[_T]):
+    """The attempts of a request to ``client`` that carries ``credentials``' headers (listing,
+    media): subclasses say what one attempt is, taking its headers from :meth:`headers`."""
+
+    __slots__ = ("auth", "client")
+
+    def __init__(self, client: Client, credentials: Credentials) -> None:
+        super().__init__(credentials)
+        self.auth = credentials
+        self.client = client
+
+    async def headers(self) -> dict[str, str]:
+        """The headers this attempt carries, noted as the ones used (for the 401 rule)."""
+        headers = await self.auth.headers(self.client)
+        self.used = headers
+        return headers
 
 
 class _TokenAttempts(Attempts["tuple[str, float]"]):

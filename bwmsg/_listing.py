@@ -17,7 +17,7 @@ import attrs
 from yarl import URL
 
 from . import _convert
-from ._auth import Credentials
+from ._auth import Credentials, SignedAttempts
 from ._errors import (
     AmbiguousSendError,
     ApiError,
@@ -25,7 +25,7 @@ from ._errors import (
     TransportError,
     api_error_from_response,
 )
-from ._retry import Attempts, RetryPolicy, parse_retry_after, retry
+from ._retry import RetryPolicy, parse_retry_after, retry
 from ._transport import Answer, AnswerTimeout, Client, ConnectError, ExchangeError
 
 if TYPE_CHECKING:
@@ -204,10 +204,10 @@ def _next_token(page: Any) -> str | None:
     return None
 
 
-class _PageAttempts(Attempts[Any]):
+class _PageAttempts(SignedAttempts[Any]):
     """The attempts of one page's GET, as the retry loop drives them."""
 
-    __slots__ = ("auth", "client", "pacer", "params", "sender", "url")
+    __slots__ = ("pacer", "params", "sender", "url")
 
     def __init__(
         self,
@@ -218,18 +218,15 @@ class _PageAttempts(Attempts[Any]):
         url: URL,
         params: dict[str, str],
     ) -> None:
-        super().__init__(credentials)
-        self.auth = credentials
+        super().__init__(client, credentials)
         self.sender = sender
-        self.client = client
         self.pacer = pacer
         self.url = url
         self.params = params
 
     async def once(self) -> Any:
         await self.pacer.acquire()
-        headers = await self.auth.headers(self.client)
-        self.used = headers
+        headers = await self.headers()
         return await _attempt(self.sender, self.client, self.url, self.params, headers)
 
     def delay(self, policy: RetryPolicy, error: BwmsgError) -> float | None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from yarl import URL
 
-from ._auth import Credentials
+from ._auth import Credentials, SignedAttempts
 from ._errors import (
     AmbiguousSendError,
     BwmsgError,
@@ -34,7 +34,7 @@ from ._errors import (
     api_error_from_response,
 )
 from ._printable import printable
-from ._retry import Attempts, RetryPolicy, parse_retry_after, retry
+from ._retry import RetryPolicy, parse_retry_after, retry
 from ._transport import Answer, AnswerTimeout, Client, ConnectError, ExchangeError
 
 if TYPE_CHECKING:
@@ -170,10 +170,10 @@ async def delete_media(
         raise outcome
 
 
-class _MediaAttempts(Attempts[None]):
+class _MediaAttempts(SignedAttempts[None]):
     """The attempts of one media request (PUT or DELETE), as the retry loop drives them."""
 
-    __slots__ = ("ambiguous", "auth", "body", "client", "content_type", "media_id", "method", "url")
+    __slots__ = ("ambiguous", "body", "content_type", "media_id", "method", "url")
 
     def __init__(
         self,
@@ -185,9 +185,7 @@ class _MediaAttempts(Attempts[None]):
         body: bytes | None = None,
         content_type: str | None = None,
     ) -> None:
-        super().__init__(credentials)
-        self.auth = credentials
-        self.client = client
+        super().__init__(client, credentials)
         self.method = method
         self.url = url
         self.media_id = media_id
@@ -203,9 +201,7 @@ class _MediaAttempts(Attempts[None]):
         return f"{verb} media {self.media_id!r}"
 
     async def once(self) -> BwmsgError | None:
-        headers = await self.auth.headers(self.client)
-        self.used = headers
-        sent = {k: v for k, v in headers.items() if k != "Content-Type"}
+        sent = {k: v for k, v in (await self.headers()).items() if k != "Content-Type"}
         if self.content_type is not None:
             sent["Content-Type"] = self.content_type
         try:
