@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import signal
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,22 +12,17 @@ import pytest
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Faults, Simulator
-from tests.cli_helpers import bwmsg_run, campaign_run_args, env_for, write_csv
+from tests.cli_helpers import (
+    Command,
+    bwmsg_run,
+    campaign_run_args,
+    env_for,
+    journal_rows,
+    until,
+    write_csv,
+)
 
 TEXT = "Hi {name}, doors open at 7"
-
-
-async def start(sim: Simulator, *args: str | Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bwmsg",
-        *map(str, args),
-        env=env_for(sim),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
 
 
 async def bwmsg(sim: Simulator, *args: str | Path, timeout: float = 120) -> tuple[int, str]:
@@ -41,14 +34,9 @@ def run_args(recipients: Path, journal: Path, *extra: str) -> list[str | Path]:
     return campaign_run_args(recipients, journal, "--concurrency", "20", *extra, text=TEXT)
 
 
-def rows_of(journal: Path) -> dict[int, dict[str, Any]]:
-    with Journal(journal) as db:
-        return {r["row"]: dict(r) for r in db.rows()}
-
-
 def check_history(sim: Simulator, journal: Path, n: int) -> dict[int, dict[str, Any]]:
     """Every row final; SENT rows were accepted; accepted-but-not-SENT rows are UNKNOWN."""
-    rows = rows_of(journal)
+    rows = journal_rows(journal)
     assert len(rows) == n
     assert {r["state"] for r in rows.values()} <= {"sent", "failed", "unknown"}
     accepted = {m.to[0]: m.id for m in sim.accepted}
@@ -84,12 +72,14 @@ async def test_sigkill_and_resume(tmp_path: Path) -> None:
     journal = tmp_path / "j.db"
     async with Simulator(faults=Faults(latency=0.005, server_error=0.02), seed=2) as sim:
         for threshold in (150, 900, 1800):
-            proc = await start(sim, *run_args(recipients, journal, "--quiet"))
-            while len(sim.accepted) < threshold and proc.returncode is None:  # noqa: ASYNC110
-                await asyncio.sleep(0.002)  # no event marks "N accepted": poll the record
-            proc.kill()
-            await proc.communicate()
-            assert proc.returncode == -signal.SIGKILL
+            command = await Command.start(env_for(sim), *run_args(recipients, journal, "--quiet"))
+            await until(
+                lambda: len(sim.accepted) >= threshold or not command.running,  # noqa: B023
+                120,
+                f"{threshold} accepted",
+            )
+            await command.kill()
+            assert command.proc.returncode == -signal.SIGKILL, command.output
         code, output = await bwmsg(sim, *run_args(recipients, journal))
         rows = check_history(sim, journal, 3000)
     assert code == 0, output
@@ -103,15 +93,13 @@ async def test_sigint_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     recipients = write_csv(tmp_path / "r.csv", 3000)
     journal = tmp_path / "j.db"
     async with Simulator(faults=Faults(latency=0.005), seed=3) as sim:
-        proc = await start(sim, *run_args(recipients, journal))
-        while len(sim.accepted) < 300:  # noqa: ASYNC110
-            await asyncio.sleep(0.002)
-        proc.send_signal(signal.SIGINT)
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-        text = out.decode() + err.decode()
-        assert proc.returncode == 130, text
+        command = await Command.start(env_for(sim), *run_args(recipients, journal))
+        await until(lambda: len(sim.accepted) >= 300, 120, "300 accepted")
+        stopped, _ = await command.signal_and_finish(signal.SIGINT)
+        text = command.output
+        assert stopped == 130, text
         assert "To resume: bwmsg campaign run" in text
-        first = rows_of(journal)
+        first = journal_rows(journal)
         assert "sending" not in {r["state"] for r in first.values()}
         assert sum(r["state"] == "unknown" for r in first.values()) == 0
         code, output = await bwmsg(sim, *run_args(recipients, journal))

@@ -18,7 +18,6 @@ import contextlib
 import os
 import random
 import signal
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Simulator
-from tests.cli_helpers import env_for, write_csv
+from tests.cli_helpers import Command, campaign_run_args, env_for, write_csv
 from tests.faults import CHAOS
 
 N = int(os.environ.get("BWMSG_CRASH_N", "20000"))
@@ -35,30 +34,9 @@ CONCURRENCY = 50
 BOUND = 2 * CONCURRENCY + 10  # the bound on rows one crash leaves unknown (README)
 
 
-async def start(sim: Simulator, recipients: Path, journal: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bwmsg",
-        "campaign",
-        "run",
-        str(recipients),
-        "--journal",
-        str(journal),
-        "--from",
-        "+19195550000",
-        "--text",
-        "Hi {name}",
-        "--concurrency",
-        str(CONCURRENCY),
-        "--retry-delay",
-        "0.01",
-        "--quiet",
-        env=env_for(sim),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def start(sim: Simulator, recipients: Path, journal: Path) -> Command:
+    args = ("--concurrency", str(CONCURRENCY), "--quiet")
+    return await Command.start(env_for(sim), *campaign_run_args(recipients, journal, *args))
 
 
 def rows_of(journal: Path) -> dict[int, dict[str, Any]]:
@@ -79,7 +57,7 @@ async def test_sigkill_at_random_points_and_resume(tmp_path: Path) -> None:
         runs = 0
         while True:
             runs += 1
-            proc = await start(sim, recipients, journal)
+            command = await start(sim, recipients, journal)
             if len(kills) < KILLS:
                 # A kill point: a random moment after start (it may fall while the interpreter
                 # starts or the journal is created), or when a random number more were accepted.
@@ -87,7 +65,7 @@ async def test_sigkill_at_random_points_and_resume(tmp_path: Path) -> None:
                     delay = rng.uniform(0.0, 1.5)
                     where = f"{delay:.2f} s after start"
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(proc.wait(), delay)
+                        await asyncio.wait_for(command.proc.wait(), delay)
                 else:
                     # Spread over what is left, so that every kill comes before the end.
                     left = max(1, 2 * (N - len(sim.accepted)) // (KILLS - len(kills) + 2))
@@ -96,23 +74,22 @@ async def test_sigkill_at_random_points_and_resume(tmp_path: Path) -> None:
                     # No event marks "N accepted": poll the simulator's record.
                     while (  # noqa: ASYNC110
                         len(sim.accepted) < target
-                        and proc.returncode is None
+                        and command.running
                         and time.monotonic() < deadline
                     ):
                         await asyncio.sleep(0.002)
-                if proc.returncode is None:
-                    proc.kill()
-                    out, err = await proc.communicate()
-                    assert proc.returncode == -signal.SIGKILL, (out + err).decode()
+                if command.running:
+                    await command.kill()
+                    assert command.proc.returncode == -signal.SIGKILL, command.output
                     rows = rows_of(journal)
                     sending = sum(r["state"] == "sending" for r in rows.values())
                     assert sending <= BOUND, f"killed {where}: {sending} rows left sending"
                     kills.append((where, sending))
                     continue
-            out, err = await asyncio.wait_for(proc.communicate(), deadline - time.monotonic())
-            if proc.returncode == 0:
+            code = await command.finish(deadline - time.monotonic())
+            if code == 0:
                 break
-            raise AssertionError(f"exit {proc.returncode}: {(out + err).decode()[-3000:]}")
+            raise AssertionError(f"exit {code}: {command.output[-3000:]}")
         elapsed = time.perf_counter() - started
 
         rows = rows_of(journal)
