@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from tests.cli_helpers import Command
 from tests.servers import Scripted, scripted_server
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -33,3 +34,11 @@ async def server() -> AsyncIterator[Scripted]:
     """A scripted Bandwidth look-alike on 127.0.0.1."""
     async with scripted_server() as state:
         yield state
+
+
+@pytest.fixture
+async def reap_commands() -> AsyncIterator[None]:
+    """A test that fails midway leaves no `bwmsg` process (a ``cli_helpers.Command``) behind:
+    ``pytestmark = pytest.mark.usefixtures("reap_commands")``."""
+    yield
+    await Command.reap()

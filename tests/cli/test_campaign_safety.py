@@ -47,11 +47,7 @@ SIGNALS = pytest.mark.parametrize(
 )
 
 
-@pytest.fixture(autouse=True)
-async def _reap_commands() -> AsyncIterator[None]:
-    """A test that fails midway leaves no `bwmsg` process behind."""
-    yield
-    await Command.reap()
+pytestmark = pytest.mark.usefixtures("reap_commands")
 
 
 def number(i: int) -> str:

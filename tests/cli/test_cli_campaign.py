@@ -23,6 +23,7 @@ from tests.cli_helpers import (
 )
 
 TEXT = "Hi {name}, doors open at 7"
+pytestmark = pytest.mark.usefixtures("reap_commands")
 
 
 async def bwmsg(sim: Simulator, *args: str | Path, timeout: float = 120) -> tuple[int, str]:

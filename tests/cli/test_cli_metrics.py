@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -30,10 +29,7 @@ ROWS = 400
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@pytest.fixture(autouse=True)
-async def _reap() -> AsyncIterator[None]:
-    yield
-    await Command.reap()
+pytestmark = pytest.mark.usefixtures("reap_commands")
 
 
 def parse(text: str) -> Samples:

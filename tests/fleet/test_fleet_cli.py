@@ -11,7 +11,6 @@ import json
 import re
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,7 @@ FROM = "+19195550000"
 CAMPAIGN = re.compile(r"campaign ([0-9a-f]{12}) in ")
 
 
-@pytest.fixture(autouse=True)
-async def _reap_commands() -> AsyncIterator[None]:
-    """A test that fails midway leaves no `bwmsg` process behind."""
-    yield
-    await Command.reap()
+pytestmark = pytest.mark.usefixtures("reap_commands")
 
 
 def wide(sim: Simulator) -> dict[str, str]:

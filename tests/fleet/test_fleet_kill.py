@@ -22,7 +22,6 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +45,7 @@ SETTLE_SLACK = 2.5  # seconds after the lease's end by which a live worker has s
 asyncpg = pytest.importorskip("asyncpg", reason="the postgres extra: pip install 'bwmsg[postgres]'")
 
 
-@pytest.fixture(autouse=True)
-async def _reap_commands() -> AsyncIterator[None]:
-    """A test that fails midway leaves no `bwmsg` process behind."""
-    yield
-    await Command.reap()
+pytestmark = pytest.mark.usefixtures("reap_commands")
 
 
 @attrs.define

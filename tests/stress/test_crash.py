@@ -23,6 +23,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Simulator
 from tests.cli_helpers import Command, campaign_run_args, env_for, write_csv
@@ -32,6 +34,7 @@ N = int(os.environ.get("BWMSG_CRASH_N", "20000"))
 KILLS = int(os.environ.get("BWMSG_CRASH_KILLS", "5"))
 CONCURRENCY = 50
 BOUND = 2 * CONCURRENCY + 10  # the bound on rows one crash leaves unknown (README)
+pytestmark = pytest.mark.usefixtures("reap_commands")
 
 
 async def start(sim: Simulator, recipients: Path, journal: Path) -> Command:
