@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,11 @@ from _server import ReferenceServer, reference_sender
 
 TARGET = 0.9
 TEXT = "Hi {name}, your code is {code}"
+FROM = "+19195550000"
 
 
 def write_recipients(path: Path, n: int) -> None:
+    """The recipients file of ``n`` rows (to, name, code) that every contender sends."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["to", "name", "code"])
@@ -52,24 +55,26 @@ def write_recipients(path: Path, n: int) -> None:
             writer.writerow([f"+1919{i:07d}", f"Person {i}", f"{i * 7919 % 1_000_000:06d}"])
 
 
-async def _child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
-    from bwmsg.campaign import Template, default_tag, read_rows, run_campaign
+def rendered(path: str, template: Any) -> Iterator[Any]:
+    """Bare send_many's requests: the ones the campaign sends for the rows of ``path``, tags
+    included (an id as long as a campaign's)."""
+    from bwmsg.campaign import default_tag, read_rows
 
-    template = Template(text=TEXT, from_="+19195550000")
+    for row, columns in read_rows(path):
+        assert isinstance(columns, dict)
+        yield template.render(columns, default_tag("0123456789ab", row))
+
+
+async def _child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
+    from bwmsg.campaign import Template, run_campaign
+
+    template = Template(text=TEXT, from_=FROM)
     sender = reference_sender(spec["base_url"], spec["concurrency"])
     async with sender:
         t0, c0 = time.perf_counter(), time.process_time()
         if mode == "bare":
-            # The requests the campaign sends, tags included (an id as long as a campaign's).
-            campaign_id = "0123456789ab"
-
-            def requests() -> Any:
-                for row, columns in read_rows(spec["csv"]):
-                    assert isinstance(columns, dict)
-                    yield template.render(columns, default_tag(campaign_id, row))
-
             ok = 0
-            async for result in sender.send_many(requests()):
+            async for result in sender.send_many(rendered(spec["csv"], template)):
                 ok += result.ok
         else:
             summary = await run_campaign(sender, spec["csv"], spec["journal"], template)

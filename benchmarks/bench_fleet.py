@@ -4,7 +4,8 @@ bare `send_many`, in the same run.
 Every contender sends the same N rows to the same reference server (nginx when it can be had),
 each process with concurrency 64 and pinned to CPU 0, as bench_campaign's are:
 
-- "bare send_many": the rows rendered from the CSV file, sent, results consumed;
+- "bare send_many": the rows rendered from the CSV file, sent, results consumed (the file
+  and the requests are bench_campaign's);
 - "SQLite campaign": ``run_campaign`` with a new journal file (loading included, as in
   bench_campaign);
 - "PostgreSQL, k workers": the campaign loaded beforehand into a fresh database (a real
@@ -24,7 +25,6 @@ Usage: ``.venv/bin/python benchmarks/bench_fleet.py [--quick] [--n N] [--repeat 
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import os
 import statistics
@@ -40,19 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.postgres_s
 
 from _common import CLIENT_CPU, base_parser, machine_block, table, wait_quiet, write_section
 from _server import ReferenceServer, reference_sender
+from bench_campaign import FROM, TEXT, rendered, write_recipients
 
-TEXT = "Hi {name}, your code is {code}"
-FROM = "+19195550000"
 CONCURRENCY = 64
 WORKERS = (1, 2, 4)
-
-
-def write_recipients(path: Path, n: int) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["to", "name", "code"])
-        for i in range(n):
-            writer.writerow([f"+1919{i:07d}", f"Person {i}", f"{i * 7919 % 1_000_000:06d}"])
 
 
 # -- the children ------------------------------------------------------------------------------
@@ -60,7 +51,7 @@ def write_recipients(path: Path, n: int) -> None:
 
 async def _child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     """One contender's process: get ready, say so, wait for ``go`` on stdin, send, report."""
-    from bwmsg.campaign import Template, default_tag, read_rows, run_campaign, run_worker
+    from bwmsg.campaign import Template, run_campaign, run_worker
 
     template = Template(text=TEXT, from_=FROM)
     sender = reference_sender(spec["base_url"], CONCURRENCY)
@@ -69,14 +60,8 @@ async def _child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
         await asyncio.to_thread(sys.stdin.readline)
         t0, c0 = time.time(), time.process_time()
         if mode == "bare":
-
-            def requests() -> Any:
-                for row, columns in read_rows(spec["csv"]):
-                    assert isinstance(columns, dict)
-                    yield template.render(columns, default_tag("0123456789ab", row))
-
             ok = 0
-            async for result in sender.send_many(requests()):
+            async for result in sender.send_many(rendered(spec["csv"], template)):
                 ok += result.ok
         elif mode == "sqlite":
             ok = (await run_campaign(sender, spec["csv"], spec["journal"], template)).sent
