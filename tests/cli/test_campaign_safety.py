@@ -205,18 +205,28 @@ def check_stopped_rows(
     return by_state
 
 
+@asynccontextmanager
+async def run_to_stop(
+    tmp_path: Path, n: int, *extra: str, faults: Faults | None = None, retry_delay: str = "0.01"
+) -> AsyncIterator[tuple[RecordingSimulator, Command, Path]]:
+    """For the block: (the simulator, `campaign run` of ``n`` rows started against it with
+    ``extra`` and ``retry_delay``, its journal)."""
+    recipients = write_csv(tmp_path / "r.csv", n)
+    journal = tmp_path / "j.db"
+    args = run_args(recipients, journal, *extra)
+    args[args.index("--retry-delay") + 1] = retry_delay
+    async with RecordingSimulator(faults=faults or Faults()) as sim:
+        yield sim, await Command.start(env_for(sim), *args), journal
+
+
 @SIGNALS
 async def test_stop_gives_requests_in_flight_the_grace(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     """After the grace, unanswered requests are unknown, unsent rows pending; exit 130."""
-    recipients = write_csv(tmp_path / "r.csv", 100)
-    journal = tmp_path / "j.db"
-    async with RecordingSimulator(faults=Faults(latency=8)) as sim:
-        command = await Command.start(
-            env_for(sim),
-            *run_args(recipients, journal, "--concurrency", "10", "--grace", "1"),
-        )
+    extra = ("--concurrency", "10", "--grace", "1")
+    async with run_to_stop(tmp_path, 100, *extra, faults=Faults(latency=8)) as run:
+        sim, command, journal = run
         await asyncio.wait_for(sim.arrived.wait(), 30)
         code, took = await command.signal_and_finish(signum)
         accepted = await settle_latency(sim)
@@ -232,12 +242,8 @@ async def test_stop_returns_rows_waiting_for_the_throttle(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     """Rows waiting for --rate go back to pending with no attempt; none unknown."""
-    recipients = write_csv(tmp_path / "r.csv", 50)
-    journal = tmp_path / "j.db"
-    async with RecordingSimulator() as sim:
-        command = await Command.start(
-            env_for(sim), *run_args(recipients, journal, "--rate", "2", "--concurrency", "50")
-        )
+    async with run_to_stop(tmp_path, 50, "--rate", "2", "--concurrency", "50") as run:
+        sim, command, journal = run
         await until(lambda: len(sim.accepted) >= 3 or not command.running, 30, "3 accepted")
         code, took = await command.signal_and_finish(signum)
         accepted = {m.to[0] for m in sim.accepted}
@@ -254,12 +260,10 @@ async def test_stop_during_retry_delays_leaves_no_unknown(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     """Rows waiting for a retry after a 5xx end failed (retryable) or pending, at once."""
-    recipients = write_csv(tmp_path / "r.csv", 20)
-    journal = tmp_path / "j.db"
-    async with RecordingSimulator(faults=Faults(server_error=1.0)) as sim:
-        args = run_args(recipients, journal, "--concurrency", "5")
-        args[args.index("--retry-delay") + 1] = "5"
-        command = await Command.start(env_for(sim), *args)
+    faults = Faults(server_error=1.0)
+    extra = ("--concurrency", "5")
+    async with run_to_stop(tmp_path, 20, *extra, faults=faults, retry_delay="5") as run:
+        sim, command, journal = run
         await until(lambda: len(sim.received) >= 5 or not command.running, 30, "5 requests")
         code, took = await command.signal_and_finish(signum)
         rows = journal_rows(journal)
@@ -275,13 +279,9 @@ async def test_stop_during_retry_delays_leaves_no_unknown(
 @SIGNALS
 async def test_second_signal_ends_the_grace(tmp_path: Path, signum: signal.Signals) -> None:
     """A second signal during a 30 s grace: exit 130 at once, unknown only if received."""
-    recipients = write_csv(tmp_path / "r.csv", 100)
-    journal = tmp_path / "j.db"
-    async with RecordingSimulator(faults=Faults(latency=8)) as sim:
-        command = await Command.start(
-            env_for(sim),
-            *run_args(recipients, journal, "--concurrency", "10", "--grace", "30"),
-        )
+    extra = ("--concurrency", "10", "--grace", "30")
+    async with run_to_stop(tmp_path, 100, *extra, faults=Faults(latency=8)) as run:
+        sim, command, journal = run
         await asyncio.wait_for(sim.arrived.wait(), 30)
         before = len(command.stderr)
         command.proc.send_signal(signum)
