@@ -90,6 +90,17 @@ async def run(env: dict[str, str], cwd: Path, *command: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
+async def run_each(env: dict[str, str], cwd: Path, commands: list[str]) -> list[str]:
+    """Run each shell command in turn (bash -c): each exits 0 with no traceback. Their outputs."""
+    outputs = []
+    for command in commands:
+        code, output = await run(env, cwd, "bash", "-c", command)
+        assert code == 0, f"{command}\n{output}"
+        assert "Traceback" not in output
+        outputs.append(output)
+    return outputs
+
+
 def test_every_block_is_run_or_listed() -> None:
     """A block no test runs must be named in NOT_RUN with the reason."""
     run_here = (
@@ -142,12 +153,7 @@ async def test_campaign_commands(sim: Simulator, tmp_path: Path) -> None:
     start = "bwmsg campaign run recipients.csv --from +19195550000 \\\n"
     commands = shell_lines(block_starting("sh", start))
     assert len(commands) == 4
-    outputs = []
-    for command in commands:
-        code, output = await run(env, tmp_path, "bash", "-c", command)
-        assert code == 0, f"{command}\n{output}"
-        assert "Traceback" not in output
-        outputs.append(output)
+    outputs = await run_each(env, tmp_path, commands)
     assert "Dry run: nothing was sent" in outputs[0]
     assert sorted(m.to for m in sim.accepted) == [
         ("+19195551001",),
@@ -163,12 +169,7 @@ async def test_compliance_commands(sim: Simulator, tmp_path: Path) -> None:
     env = simulator_env(port_of(sim))
     commands = shell_lines(block_starting("sh", "bwmsg opt-outs add +19195551002"))
     assert len(commands) == 4
-    outputs = []
-    for command in commands:
-        code, output = await run(env, tmp_path, "bash", "-c", command)
-        assert code == 0, f"{command}\n{output}"
-        assert "Traceback" not in output
-        outputs.append(output)
+    outputs = await run_each(env, tmp_path, commands)
     assert outputs[1].startswith("+19195551002\t")
     texted = sorted(n for m in sim.accepted for n in m.to)
     assert texted == ["+19195551001", "+19195551003", "+19195551004"]
@@ -259,11 +260,6 @@ async def test_receipts_commands(tmp_path: Path, unused_tcp_port: int) -> None:
     callbacks = Callbacks(url=f"http://127.0.0.1:{port}/callbacks")
     async with Simulator(port=0, callbacks=callbacks) as sim:
         env = simulator_env(port_of(sim))
-        outputs = []
-        for command in commands:
-            code, output = await run(env, tmp_path, "bash", "-c", command)
-            assert code == 0, f"{command}\n{output}"
-            assert "Traceback" not in output
-            outputs.append(output)
+        outputs = await run_each(env, tmp_path, commands)
         assert sim.abandoned_callbacks == []
     assert "receipts: delivered 3, failed 0, awaiting receipt 0" in outputs[2]  # 3 rows
