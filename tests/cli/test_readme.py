@@ -23,6 +23,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 BIN = Path(sys.executable).parent
 ONE = "import asyncio\nfrom bwmsg import MessageRequest, Sender\n"
 MANY = "import asyncio\nfrom bwmsg import MessageRequest, Outcome"
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8  # the Media example's photo.jpg
 _BLOCK = re.compile(r"(?ms)^```(\w*)\n(.*?)^```")
 # Blocks no test runs, and why (each must still be listed here, so a new block is noticed).
 NOT_RUN = {
@@ -145,6 +146,29 @@ async def test_send_many(sim: Simulator, tmp_path: Path) -> None:
     assert len(sim.accepted) == 2
     assert output.count(" sent ") == 2
     assert "skipped not-a-number" in output
+
+
+def media_block() -> str:
+    """The one python block of the README's "## Media" section."""
+    section = README.read_text().split("\n## Media\n", 1)[1].split("\n## ", 1)[0]
+    [block] = [m.group(2) for m in _BLOCK.finditer(section) if m.group(1) == "python"]
+    return block
+
+
+async def test_readme_media_block_runs(sim: Simulator, tmp_path: Path) -> None:
+    """The README's Media example, run as written with the README's simulator settings,
+    uploads once, sends the MMS with its URL and deletes the file."""
+    (tmp_path / "photo.jpg").write_bytes(PHOTO)
+    program = tmp_path / "send_mms.py"
+    program.write_text(media_block())
+    code, output = await run(simulator_env(port_of(sim)), tmp_path, sys.executable, str(program))
+    assert code == 0, output
+    url = f"{sim.base_url}/users/9900000/media/spring/photo.jpg"
+    [message] = sim.accepted
+    assert output.split() == [url, message.id, "1"]
+    assert message.request["media"] == [url]
+    assert [(u.media_id, u.data) for u in sim.uploads] == [("spring/photo.jpg", PHOTO)]
+    assert sim.media == {}  # deleted at the end
 
 
 async def test_campaign_commands(sim: Simulator, tmp_path: Path) -> None:

@@ -3,12 +3,7 @@ scripted server for failures the simulator does not make; checks refused before 
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -329,47 +324,3 @@ def test_media_url_is_under_the_sender_account() -> None:
     """The module's URL builder puts the id under /users/{account}/media/ as it is."""
     url = media_url("https://messaging.bandwidth.com/api/v2", "9900000", MEDIA_ID)
     assert str(url) == f"https://messaging.bandwidth.com/api/v2/users/9900000/media/{MEDIA_ID}"
-
-
-# -- the README's Media section --------------------------------------------------------------------
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def readme_media_block() -> str:
-    """The one python block of the README's "## Media" section."""
-    section = README.read_text().split("\n## Media\n", 1)[1].split("\n## ", 1)[0]
-    [block] = re.findall(r"(?ms)^```python\n(.*?)^```", section)
-    return str(block)
-
-
-async def test_readme_media_block_runs(sim: Simulator, tmp_path: Path) -> None:
-    """The README's Media example, run as written with the README's simulator settings,
-    uploads once, sends the MMS with its URL and deletes the file."""
-    (tmp_path / "photo.jpg").write_bytes(PNG)
-    program = tmp_path / "send_mms.py"
-    program.write_text(readme_media_block())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BW_")}
-    env.update(
-        BW_ACCOUNT_ID="9900000",
-        BW_USERNAME="user",
-        BW_PASSWORD="pass",
-        BW_MESSAGING_APPLICATION_ID="demo-app",
-        BW_MESSAGING_BASE_URL=sim.base_url,
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(program),
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, out.decode()
-    url = f"{sim.base_url}/users/9900000/media/spring/photo.jpg"
-    [message] = sim.accepted
-    assert out.decode().split() == [url, message.id, "1"]
-    assert message.request["media"] == [url]
-    assert [(u.media_id, u.data) for u in sim.uploads] == [("spring/photo.jpg", PNG)]
-    assert sim.media == {}  # deleted at the end
