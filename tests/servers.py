@@ -159,12 +159,18 @@ class Scripted:
 
 
 @asynccontextmanager
-async def scripted_server() -> AsyncIterator[Scripted]:
-    """Run a :class:`Scripted` server on 127.0.0.1 for the duration of the block."""
+async def scripted_server(every_path: bool = False) -> AsyncIterator[Scripted]:
+    """Run a :class:`Scripted` server on 127.0.0.1 for the duration of the block: for POSTs
+    to the messages and token endpoints, or with ``every_path`` for any method on any path
+    (with bodies up to 8 MiB, for media uploads)."""
     state = Scripted()
-    app = web.Application()
-    app.router.add_post("/api/v2/users/{account}/messages", state.handle)
-    app.router.add_post("/oauth2/token", state.handle)  # for token endpoints that misbehave
+    if every_path:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", state.handle)
+    else:
+        app = web.Application()
+        app.router.add_post("/api/v2/users/{account}/messages", state.handle)
+        app.router.add_post("/oauth2/token", state.handle)  # for token endpoints that misbehave
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     state.base_url = str(server.make_url("/api/v2"))

@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bwmsg import (
     AmbiguousSendError,
@@ -22,7 +20,7 @@ from bwmsg import (
 from bwmsg._media import media_url
 from bwmsg.simulator import Simulator
 from tests.senders import AUTH, sender_for, simulator_sender
-from tests.servers import Drop, Reply, Scripted, free_port
+from tests.servers import Drop, Reply, Scripted, free_port, scripted_server
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 MEDIA_ID = "14762070468292kw2fuqty55yp2b2/0/bw.png"
@@ -38,18 +36,9 @@ async def sim() -> AsyncIterator[Simulator]:
 async def media_server() -> AsyncIterator[Scripted]:
     """A scripted server that records every request to any path (PUT and DELETE on the media
     path answer 204 unless scripted otherwise)."""
-    state = Scripted()
-    state.default = lambda body, n: Reply(204)
-    app = web.Application(client_max_size=8 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", state.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    state.base_url = str(server.make_url("/api/v2"))
-    try:
+    async with scripted_server(every_path=True) as state:
+        state.default = lambda body, n: Reply(204)
         yield state
-    finally:
-        state.release.set()
-        await server.close()
 
 
 async def fetch(sim: Simulator, url: str) -> tuple[int, str | None, bytes]:
