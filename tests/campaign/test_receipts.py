@@ -8,24 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bwmsg import MessageSummary, RetryPolicy, Sender
+from bwmsg import MessageSummary, RetryPolicy
 from bwmsg.callbacks import CallbackEvent, CallbackServer, parse_events
-from bwmsg.campaign import Journal, ReceiptResult, Template, reconcile, run_campaign
+from bwmsg.campaign import Journal, ReceiptResult, reconcile, run_campaign
 from bwmsg.simulator import Callbacks, Faults, Simulator
-from tests.campaign.test_campaign import journal_rows, people, write_csv
-
-TEMPLATE = Template(text="Hi {name}, doors open at 7", from_="+19195550000")
-
-
-def sender_for(sim: Simulator, **kwargs: Any) -> Sender:
-    options: dict[str, Any] = {
-        "application_id": "app",
-        "base_url": sim.base_url,
-        "retry": RetryPolicy(base_delay=0, max_attempts=3),
-        "concurrency": 20,
-    }
-    options.update(kwargs)
-    return Sender("acct", sim.username, sim.password, **options)
+from tests.campaign.test_campaign import TEMPLATE, journal_rows, people, sender_for, write_csv
 
 
 def status_event(kind: str, message_id: str, tag: str | None = None, code: int | None = None):  # type: ignore[no-untyped-def]
@@ -92,6 +79,30 @@ async def test_out_of_order_and_duplicates_never_move_a_row_back(tmp_path: Path)
         row = next(r for r in journal_rows(journal).values() if r["message_id"] == mid)
     assert row["receipt"] == "delivered"
     assert row["receipt_code"] is None
+
+
+def _indexes(journal: Path) -> list[str]:
+    with sqlite3.connect(journal) as db:
+        found = db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rows'"
+        )
+        return sorted(name for (name,) in found if not name.startswith("sqlite_"))
+
+
+async def test_the_message_id_index_is_made_by_the_first_lookup(tmp_path: Path) -> None:
+    """A run keeps no index of message ids up; the first receipt makes it (only rows with an
+    id in it) and finds its row through it, as reconcile's lookups do."""
+    journal, accepted = await send_campaign(tmp_path, 3)
+    assert _indexes(journal) == []
+    with Journal(journal) as db:
+        assert db.apply_receipt(status_event("message-delivered", accepted[2].id)) is (
+            ReceiptResult.DELIVERED
+        )
+        plan = db.query("EXPLAIN QUERY PLAN SELECT row FROM rows WHERE message_id = ?", ("x",))
+        assert db.has_message(accepted[0].id)
+        assert not db.has_message("no-such-id")
+    assert _indexes(journal) == ["rows_message_id_set"]
+    assert "rows_message_id_set" in str(plan)
 
 
 async def test_failed_receipt_records_code_and_words(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from bwmsg import RateLimit, RetryPolicy, Sender
 from bwmsg.callbacks import CallbackEvent, CallbackServer, describe_error
-from bwmsg.campaign import CampaignJournal, Journal, Template, open_journal, run_campaign
+from bwmsg.campaign import CampaignJournal, Journal, open_journal, run_campaign
 from bwmsg.campaign._optout_store import open_opt_outs
 from bwmsg.campaign._report import (
     DURATION_EDGES,
@@ -23,10 +23,9 @@ from bwmsg.campaign._report import (
     read_report,
 )
 from bwmsg.simulator import Callbacks, Faults, Simulator
-from tests.campaign.test_campaign import journal_rows, people, write_csv
+from tests.campaign.test_campaign import TEMPLATE, journal_rows, people, write_csv
 from tests.postgres_server import pg_server, pg_url  # noqa: F401 - fixtures
 
-TEMPLATE = Template(text="Hi {name}, doors open at 7", from_="+19195550000")
 FAULTS = Faults(
     rate_limited=0.1,
     server_error=0.05,
