@@ -47,7 +47,9 @@ from ._journal import (
     ReceiptResult,
     RowState,
     RowUpdate,
+    Sent,
     UnknownCampaign,
+    sent_update,
 )
 from ._urls import JournalUrlError, redacted, without_password
 
@@ -379,9 +381,12 @@ class PostgresJournal(CampaignJournal):
         self,
         updates: Sequence[RowUpdate],
         *,
+        sent: Sequence[Sent] = (),
         sending: Sequence[Mark] = (),
         settled_below: int | None = None,
     ) -> float:
+        if sent:
+            updates = [*updates, *map(sent_update, sent)]
         async with self.writing, self.pool.acquire() as conn, conn.transaction():
             if updates:
                 await conn.execute(sql.RECORD, self.campaign_id, self.worker, *_columns(updates))

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import logging
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,15 @@ from ._input import (
     read_rows,
     recipient_key,
 )
-from ._journal import CampaignJournal, ClaimRules, LeaseLost, LoadedRow, RowState, RowUpdate
+from ._journal import (
+    CampaignJournal,
+    ClaimRules,
+    LeaseLost,
+    LoadedRow,
+    RowState,
+    RowUpdate,
+    Sent,
+)
 from ._open import open_journal
 from ._optouts import OptOutStore
 from ._outcomes import (
@@ -104,6 +112,7 @@ class _Run:
         self.in_flight: dict[int, Item] = {}  # send_many's index -> row
         self.ready: deque[Item] = deque()  # marked `sending`, not yet handed over
         self.updates: list[RowUpdate] = []
+        self.sent: list[Sent] = []  # rows sent since the last write (the common outcome)
         self.last_flush = self.started
         self.next_index = 0
         self.failures_in_a_row = 0
@@ -128,12 +137,13 @@ class _Run:
         self, batch: list[Item] | None = None, settled_below: int | None = None
     ) -> None:
         """Write the outcomes so far, and mark ``batch`` ``sending``, in one transaction."""
-        if not (self.updates or batch or settled_below is not None):
+        if not (self.updates or self.sent or batch or settled_below is not None):
             return
         marks = [item.mark for item in batch] if batch else ()
         updates, self.updates = self.updates, []
+        sent, self.sent = self.sent, []
         began = self.loop.time()
-        taken = await self.db.record(updates, sending=marks, settled_below=settled_below)
+        taken = await self.db.record(updates, sent=sent, sending=marks, settled_below=settled_below)
         if self.watch is not None:
             self.watch.journal_written(self.loop.time() - began)
         for item in batch or ():
@@ -147,7 +157,7 @@ class _Run:
     def due(self) -> bool:
         """Whether the outcomes waiting should be written now."""
         return (
-            len(self.updates) >= self.options.batch_size
+            len(self.updates) + len(self.sent) >= self.options.batch_size
             or self.loop.time() - self.last_flush >= self.options.flush_interval
         )
 
@@ -315,6 +325,9 @@ class _Run:
     def take(self, result: SendResult) -> None:
         """One result from send_many: count it, queue its update, stop the run if need be."""
         item = self.in_flight.pop(result.index)
+        if result.outcome is Outcome.SENT:
+            self.took_sent(result, item)
+            return
         if isinstance(result.error, StoppedError):
             update = stopped_update(result, item)
             self.counts["returned" if update.state is RowState.PENDING else "failed"] += 1
@@ -335,6 +348,33 @@ class _Run:
                 f": {mask_numbers_in(short_error(update.error))}"
                 if update.error
                 else f": {update.message_id}",
+            )
+
+    def took_sent(self, result: SendResult, item: Item) -> None:
+        """A row sent: what :meth:`take` does for it, without making a RowUpdate (nearly every
+        row of a campaign comes this way: see bwmsg.campaign._journal.Sent)."""
+        message, mark = result.message, item.mark
+        message_id = message.id if message is not None else None
+        self.sent.append(
+            (
+                item.row,
+                message_id,
+                result.attempts,
+                mark.sender,
+                mark.segments,
+                mark.encoding,
+                item.taken,
+            )
+        )
+        self.counts["sent"] += 1
+        self.failures_in_a_row = 0
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "row %d to %s sent after %d attempt(s): %s",
+                item.row,
+                masked(";".join(result.request.to)),
+                result.attempts,
+                message_id,
             )
 
     def breaker(self, result: SendResult) -> None:
@@ -435,10 +475,10 @@ async def _load(
     meta = await db.meta()
     if "rows" not in meta:  # a new journal (or one whose first run died here)
         if db.stores_messages:
-            rows: Iterable[LoadedRow] = _loaded(path, template, db.campaign_id or "")
+            total = await db.add_rows(_loaded(path, template, db.campaign_id or ""))
         else:
-            rows = (LoadedRow(row, recipient_key(to)) for row, to in read_recipients(path))
-        total = await db.add_rows(rows)
+            keys = ((row, recipient_key(to)) for row, to in read_recipients(path))
+            total = await db.add_recipients(keys)
     else:
         total = int(meta.get("rows", "0"))
     duplicates, _ = await db.duplicates(limit=0)

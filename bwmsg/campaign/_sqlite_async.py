@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..callbacks import CallbackEvent
-from ._journal import CampaignJournal, LoadedRow, Mark, ReceiptResult, RowUpdate
+from ._journal import CampaignJournal, LoadedRow, Mark, ReceiptResult, RowUpdate, Sent
 from ._sqlite import Journal
 
 __all__ = ["SqliteJournal"]
@@ -47,6 +47,9 @@ class SqliteJournal(CampaignJournal):
     async def add_rows(self, rows: Iterable[LoadedRow]) -> int:
         return self.db.add_rows((r.row, r.recipients) for r in rows)
 
+    async def add_recipients(self, rows: Iterable[tuple[int, str]]) -> int:
+        return self.db.add_rows(rows)
+
     async def duplicates(self, limit: int = 20) -> tuple[int, list[tuple[int, int]]]:
         return self.db.duplicates(limit)
 
@@ -63,6 +66,7 @@ class SqliteJournal(CampaignJournal):
         self,
         updates: Sequence[RowUpdate],
         *,
+        sent: Sequence[Sent] = (),
         sending: Sequence[Mark] = (),
         settled_below: int | None = None,
     ) -> float:
@@ -72,7 +76,11 @@ class SqliteJournal(CampaignJournal):
             (m.row, m.recipients, m.sender, m.segments, m.encoding) for m in sending if not m.fresh
         ]
         return self.db.record(
-            updates, sending=marks, claims=_ranges(sending), settled_below=settled_below
+            updates,
+            sent=sent,
+            sending=marks,
+            claims=_ranges(sending),
+            settled_below=settled_below,
         )
 
     async def states(self, after: int, limit: int) -> list[tuple[int, str, int, int | None]]:

@@ -1,0 +1,70 @@
+"""The SQLite journal's writes: a row sent is written by its own statement, with the same
+result as the general update; rows the journal never loaded are inserted, not lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bwmsg.campaign import Journal, RowState, RowUpdate
+
+SENT_ROW = (2, "m-2", 1, "+19195550000", 2, "GSM-7", 1000.0)
+
+
+def _row(db: Journal, row: int) -> dict[str, object]:
+    (found,) = [dict(r) for r in db.rows() if r["row"] == row]
+    return found
+
+
+def test_a_sent_row_is_written_as_a_row_update_would_be(tmp_path: Path) -> None:
+    """Two journals, one given the row as ``sent``, one as the RowUpdate it stands for: the
+    rows they hold are the same (but for the time written)."""
+    written: list[list[dict[str, object]]] = []
+    for name, how in (("tuple", "sent"), ("update", "updates")):
+        with Journal(tmp_path / f"{name}.db", exclusive=True) as db:
+            db.bind("f" * 64, campaign="abc")
+            db.add_rows([(1, "+19190000001"), (2, "+19190000002"), (3, "+19190000003")])
+            db.start_run()
+            db.record([], claim=(1, 3))
+            db.record([RowUpdate(1, RowState.FAILED, error="no", retryable=True, attempts=1)])
+            if how == "sent":
+                db.record([], sent=[SENT_ROW])
+            else:
+                row, message_id, attempts, sender, segments, encoding, at = SENT_ROW
+                update = RowUpdate(
+                    row,
+                    RowState.SENT,
+                    message_id=message_id,
+                    attempts=attempts,
+                    sender=sender,
+                    segments=segments,
+                    encoding=encoding,
+                    sending_at=at,
+                )
+                db.record([update])
+            found = [_row(db, n) for n in (1, 2, 3)]
+        for one in found:
+            one.pop("updated")
+        written.append(found)
+    assert written[0] == written[1]
+    sent = written[0][1]
+    assert (sent["state"], sent["message_id"], sent["attempts"], sent["sending_at"]) == (
+        "sent",
+        "m-2",
+        1,
+        1000.0,
+    )
+    assert (sent["sender"], sent["segments"], sent["encoding"]) == ("+19195550000", 2, "GSM-7")
+    assert written[0][2]["state"] == "sending"  # still claimed, no outcome yet
+
+
+def test_a_sent_row_the_journal_never_loaded_is_inserted(tmp_path: Path) -> None:
+    """The statement for sent rows updates rows already there; one that is not (a journal
+    whose rows were never loaded) is inserted, beside the ones that were updated."""
+    with Journal(tmp_path / "j.db", exclusive=True) as db:
+        db.bind("f" * 64, campaign="abc")
+        db.add_rows([(1, "+19190000001")])
+        db.start_run()
+        db.record([], sent=[(1, "m-1", 1, "+1", 1, "GSM-7", 5.0), SENT_ROW])
+        assert db.counts()["sent"] == 2
+        assert _row(db, 2)["message_id"] == "m-2"
+        assert _row(db, 1)["message_id"] == "m-1"
