@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import tracemalloc
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -119,20 +119,6 @@ def sending_times(journal: Path) -> dict[int, float | None]:
         return dict(db.execute("SELECT row, sending_at FROM rows"))
 
 
-@pytest.fixture
-def rows_with_sending_at(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``Journal.rows()`` with each row's ``sending_at`` as well: what the journal's ``rows()``
-    is asked to return (the report's send durations need it); a no-op once it does."""
-    original = Journal.rows
-
-    def rows(self: Journal) -> Iterator[Mapping[str, Any]]:
-        times = sending_times(self.path)
-        for row in original(self):
-            yield {**dict(row), "sending_at": times[row["row"]]}
-
-    monkeypatch.setattr(Journal, "rows", rows)
-
-
 async def figures_of(journal: Path) -> ReportFigures:
     async with open_journal(journal, readonly=True) as db:
         return await read_report(db)
@@ -208,7 +194,6 @@ async def test_durations_need_sending_at_in_the_rows(tmp_path: Path) -> None:
     assert (figures.durations is not None) is has_it
 
 
-@pytest.mark.usefixtures("rows_with_sending_at")
 async def test_durations_from_taken_to_written(tmp_path: Path) -> None:
     """Each row tried is timed from sending_at to updated, in the histogram's bins."""
     journal = await make_journal(tmp_path)

@@ -4,7 +4,6 @@ request but the file itself, a screenshot in the test's temporary directory."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import sqlite3
@@ -13,17 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import plotly.offline
-import pytest
-from click.testing import CliRunner
 
 from bwmsg.campaign import open_journal
-from bwmsg.cli import main
 from bwmsg.simulator import Faults
-from tests.campaign.test_report_data import (  # noqa: F401 - a fixture
-    make_journal,
-    make_pg_journal,
-    rows_with_sending_at,
-)
+from tests.campaign.test_report_data import make_journal, make_pg_journal
 from tests.chromium import Page, chromium
 from tests.cli_helpers import bwmsg_run
 from tests.postgres_server import PASSWORD, pg_server, pg_url  # noqa: F401 - fixtures
@@ -108,15 +100,13 @@ async def test_report_opens_offline_with_every_chart_drawn(tmp_path: Path) -> No
     assert len(shot) > 50_000
 
 
-@pytest.mark.usefixtures("rows_with_sending_at")
 async def test_durations_chart_when_rows_are_timed(tmp_path: Path) -> None:
-    """With rows that say when they were taken (the journal's rows() as asked), the send
-    duration chart is drawn too: the command run in this process, so that the fixture holds."""
+    """With rows that say when they were taken (the journal's rows() gives sending_at), the
+    send duration chart is drawn too."""
     journal = await make_journal(tmp_path)
     output = tmp_path / "report.html"
-    args = ["campaign", "report", str(journal), "-o", str(output)]
-    result = await asyncio.to_thread(CliRunner().invoke, main, args)
-    assert result.exit_code == 0, result.output
+    code, out = await report(journal, output)
+    assert code == 0, out
     async with chromium(tmp_path) as page:
         charts = await open_report(page, output)
         await page.screenshot(tmp_path / "report.png")
