@@ -48,6 +48,12 @@ def sender_for(base_url: str, **kwargs: Any) -> Sender:
     return senders.sender_for(base_url, **{"retry": RETRY, **kwargs})
 
 
+async def send_one(base_url: str, i: int = 0, **kwargs: Any) -> None:
+    """Send message ``i`` with a :func:`sender_for` ``base_url`` and ``kwargs``, closed after."""
+    async with sender_for(base_url, **kwargs) as sender:
+        await sender.send(request(i))
+
+
 def secret_texts() -> list[str]:
     """Every form the proxy password could leak in."""
     pair = f"{USER}:{PASSWORD}".encode()
@@ -263,8 +269,7 @@ async def test_connect_with_credentials(
     front: TlsFront, sim: Simulator, proxy: ForwardProxy, trusting: ssl.SSLContext
 ) -> None:
     """An explicit proxy with credentials: CONNECT carries Proxy-Authorization, the API not."""
-    async with sender_for(front.base_url, ssl=trusting, proxy=proxy.url(USER, PASSWORD)) as sender:
-        await sender.send(request())
+    await send_one(front.base_url, ssl=trusting, proxy=proxy.url(USER, PASSWORD))
     assert [(s.method, s.proxy_authorization) for s in proxy.seen] == [
         ("CONNECT", f"Basic {secret_texts()[1]}")
     ]
@@ -293,8 +298,7 @@ async def test_http_api_through_a_proxy_from_the_environment(
 ) -> None:
     """HTTP_PROXY or ALL_PROXY, either case, carry an http:// API's messages."""
     monkeypatch.setenv(variable, open_proxy.url())
-    async with sender_for(http_api(sim)) as sender:
-        await sender.send(request())
+    await send_one(http_api(sim))
     assert open_proxy.methods == ["POST"]
     assert len(sim.accepted) == 1
 
@@ -305,11 +309,9 @@ async def test_no_proxy_goes_direct(
     """A host named in NO_PROXY is reached directly; another one is not."""
     monkeypatch.setenv("HTTP_PROXY", open_proxy.url())
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
-    async with sender_for(sim.base_url) as sender:  # http://127.0.0.1:port
-        await sender.send(request(1))
+    await send_one(sim.base_url, 1)  # http://127.0.0.1:port
     assert open_proxy.seen == []
-    async with sender_for(http_api(sim)) as sender:
-        await sender.send(request(2))
+    await send_one(http_api(sim), 2)
     assert open_proxy.methods == ["POST"]
     assert len(sim.accepted) == 2
 
@@ -319,8 +321,7 @@ async def test_trust_env_false_ignores_the_environment(
 ) -> None:
     """trust_env=False: HTTP_PROXY is not used."""
     monkeypatch.setenv("HTTP_PROXY", open_proxy.url())
-    async with sender_for(sim.base_url, trust_env=False) as sender:
-        await sender.send(request())
+    await send_one(sim.base_url, trust_env=False)
     assert open_proxy.seen == []
     assert len(sim.accepted) == 1
 
@@ -518,11 +519,9 @@ async def test_a_given_session_is_left_alone(
     """session=: the environment's proxy is not forced on it; an explicit proxy= is."""
     monkeypatch.setenv("HTTP_PROXY", open_proxy.url())
     async with aiohttp.ClientSession() as session:
-        async with sender_for(sim.base_url, session=session) as sender:
-            await sender.send(request(1))
+        await send_one(sim.base_url, 1, session=session)
         assert open_proxy.seen == []
-        async with sender_for(http_api(sim), session=session, proxy=open_proxy.url()) as sender:
-            await sender.send(request(2))
+        await send_one(http_api(sim), 2, session=session, proxy=open_proxy.url())
         assert not session.closed
     assert [(s.method, s.target) for s in open_proxy.seen] == [
         ("POST", f"http://{API_HOST}:{sim.port}/api/v2/users/acct/messages")
