@@ -86,6 +86,13 @@ async def open_proxy() -> AsyncIterator[ForwardProxy]:
         yield state
 
 
+@pytest.fixture
+def env_proxy(monkeypatch: pytest.MonkeyPatch, open_proxy: ForwardProxy) -> ForwardProxy:
+    """The open proxy, named by HTTP_PROXY."""
+    monkeypatch.setenv("HTTP_PROXY", open_proxy.url())
+    return open_proxy
+
+
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
@@ -304,25 +311,23 @@ async def test_http_api_through_a_proxy_from_the_environment(
 
 
 async def test_no_proxy_goes_direct(
-    monkeypatch: pytest.MonkeyPatch, sim: Simulator, open_proxy: ForwardProxy
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, env_proxy: ForwardProxy
 ) -> None:
     """A host named in NO_PROXY is reached directly; another one is not."""
-    monkeypatch.setenv("HTTP_PROXY", open_proxy.url())
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
     await send_one(sim.base_url, 1)  # http://127.0.0.1:port
-    assert open_proxy.seen == []
+    assert env_proxy.seen == []
     await send_one(http_api(sim), 2)
-    assert open_proxy.methods == ["POST"]
+    assert env_proxy.methods == ["POST"]
     assert len(sim.accepted) == 2
 
 
 async def test_trust_env_false_ignores_the_environment(
-    monkeypatch: pytest.MonkeyPatch, sim: Simulator, open_proxy: ForwardProxy
+    sim: Simulator, env_proxy: ForwardProxy
 ) -> None:
     """trust_env=False: HTTP_PROXY is not used."""
-    monkeypatch.setenv("HTTP_PROXY", open_proxy.url())
     await send_one(sim.base_url, trust_env=False)
-    assert open_proxy.seen == []
+    assert env_proxy.seen == []
     assert len(sim.accepted) == 1
 
 
@@ -513,17 +518,14 @@ async def test_407_on_connect_for_tokens_and_listing(
 # -- sessions: the user's own, and trace_configs -------------------------------------------------
 
 
-async def test_a_given_session_is_left_alone(
-    monkeypatch: pytest.MonkeyPatch, sim: Simulator, open_proxy: ForwardProxy
-) -> None:
+async def test_a_given_session_is_left_alone(sim: Simulator, env_proxy: ForwardProxy) -> None:
     """session=: the environment's proxy is not forced on it; an explicit proxy= is."""
-    monkeypatch.setenv("HTTP_PROXY", open_proxy.url())
     async with aiohttp.ClientSession() as session:
         await send_one(sim.base_url, 1, session=session)
-        assert open_proxy.seen == []
-        await send_one(http_api(sim), 2, session=session, proxy=open_proxy.url())
+        assert env_proxy.seen == []
+        await send_one(http_api(sim), 2, session=session, proxy=env_proxy.url())
         assert not session.closed
-    assert [(s.method, s.target) for s in open_proxy.seen] == [
+    assert [(s.method, s.target) for s in env_proxy.seen] == [
         ("POST", f"http://{API_HOST}:{sim.port}/api/v2/users/acct/messages")
     ]
     assert len(sim.accepted) == 2
