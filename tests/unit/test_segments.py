@@ -34,20 +34,20 @@ def test_counts(text: str, expected: SegmentInfo) -> None:
     assert segments(text) == expected
 
 
-def test_escape_pair_is_not_split_across_segments() -> None:
-    """A two-septet character that would straddle a 153-septet boundary starts a new segment."""
-    # 306 septets would fill two segments exactly, but 152 + 2 > 153 moves the euro on.
-    text = "a" * 152 + "€" + "a" * 152
+@pytest.mark.parametrize(
+    ("text", "characters"),
+    [
+        # 306 septets would fill two segments exactly, but 152 + 2 > 153 moves the euro on.
+        ("a" * 152 + "€" + "a" * 152, 306),
+        ("ç" * 66 + "😀" + "ç" * 66, 134),  # 134 units = 2 x 67, but 66 + 2 > 67
+    ],
+    ids=["escape-pair", "surrogate-pair"],
+)
+def test_a_pair_is_not_split_across_segments(text: str, characters: int) -> None:
+    """A two-septet character (GSM-7) or an emoji (UCS-2) that would straddle a segment's
+    boundary (153 septets, 67 units) starts a new segment."""
     info = segments(text)
-    assert info.characters == 306
-    assert info.segments == 3
-
-
-def test_surrogate_pair_is_not_split_across_segments() -> None:
-    """An emoji that would straddle a 67-unit boundary starts a new segment."""
-    text = "ç" * 66 + "😀" + "ç" * 66  # 134 units = 2 x 67, but 66 + 2 > 67
-    info = segments(text)
-    assert info.characters == 134
+    assert info.characters == characters
     assert info.segments == 3
 
 
