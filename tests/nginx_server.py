@@ -56,6 +56,16 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None
     raise RuntimeError("nginx did not start listening within 10 s")
 
 
+def stop_process(proc: subprocess.Popen[bytes], signum: int) -> None:
+    """Send ``signum`` (SIGKILL after 10 s) and return once the process has exited."""
+    proc.send_signal(signum)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def nginx(tmp: Path, http: str) -> Iterator[tuple[int, Path]]:
     """nginx serving ``http`` (the body of its ``http {}`` block, with ``@PORT@`` and
@@ -93,12 +103,7 @@ http {{
         _wait_listening(port, proc, tmp / "error.log")
         yield port, tmp / "access.log"
     finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, signal.SIGQUIT)
 
 
 def served(access_log: Path, count: int) -> list[tuple[int, int, int]]:
