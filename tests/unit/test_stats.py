@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from bwmsg import RetryPolicy, Sender, SenderStats
+from bwmsg import Sender, SenderStats
 from bwmsg._stats import Stats
-from tests.senders import request
+from tests.senders import request, sender_for
 from tests.servers import Drop, Reply, Scripted
 
 
@@ -20,15 +20,7 @@ async def test_counters_follow_outcomes(server: Scripted) -> None:
         Reply(400, {"type": "bad", "description": "no"}),  # ... and refused: failed
         Drop(),  # message 1: unknown
     )
-    async with Sender(
-        "a",
-        "u",
-        "p",
-        application_id="app",
-        base_url=server.base_url,
-        retry=RetryPolicy(base_delay=0),
-        concurrency=1,
-    ) as sender:
+    async with sender_for(server.base_url, concurrency=1) as sender:
         assert sender.stats().finished == 0
         results = [r async for r in sender.send_many(request(i) for i in range(5))]
         stats = sender.stats()
@@ -98,9 +90,7 @@ async def test_trace_configs_are_used(server: Scripted) -> None:
 
     trace.on_request_start.append(on_start)
     trace.on_request_end.append(on_end)
-    async with Sender(
-        "a", "u", "p", application_id="app", base_url=server.base_url, trace_configs=[trace]
-    ) as sender:
+    async with sender_for(server.base_url, trace_configs=[trace]) as sender:
         await sender.send(request(1))
     assert seen == ["start POST", "end 202"]
 

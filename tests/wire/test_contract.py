@@ -11,6 +11,7 @@ import pytest
 
 from bwmsg import Direction, MessageRequest, Priority
 from bwmsg._convert import message_from_json, request_to_dict
+from tests.senders import sender_for
 from tests.servers import Scripted
 from tests.spec import schema, validate
 
@@ -95,16 +96,7 @@ def test_spec_message_example_parses() -> None:
 
 async def test_sent_bodies_validate_on_the_wire(server: Scripted) -> None:
     """What Sender actually puts on the wire validates against messageRequest."""
-    from bwmsg import RetryPolicy, Sender
-
-    async with Sender(
-        "acct",
-        "u",
-        "p",
-        application_id="app",
-        base_url=server.base_url,
-        retry=RetryPolicy(base_delay=0),
-    ) as sender:
+    async with sender_for(server.base_url) as sender:
         results = [r async for r in sender.send_many(EXAMPLES.values())]
     assert all(r.ok for r in results)
     for recorded in server.requests:
