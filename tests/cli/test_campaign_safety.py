@@ -38,7 +38,7 @@ from tests.cli_helpers import (
     until,
     write_csv,
 )
-from tests.servers import Reply, scripted_server
+from tests.servers import Reply, free_port, scripted_server
 
 TEXT = "Hi {name}, doors open at 7"
 FROM = "+19195550000"
@@ -480,20 +480,12 @@ async def test_404_stops_the_run_at_the_first_answer(tmp_path: Path) -> None:
 # -- E. the circuit breaker --------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_breaker_stops_a_run_against_a_closed_port(tmp_path: Path) -> None:
     """Connections refused: the run stops after N failures in a row, untried rows pending."""
     recipients = write_csv(tmp_path / "r.csv", 500)
     journal = tmp_path / "j.db"
     async with Simulator() as sim:
-        env = {**env_for(sim), "BW_MESSAGING_BASE_URL": f"http://127.0.0.1:{closed_port()}/api/v2"}
+        env = {**env_for(sim), "BW_MESSAGING_BASE_URL": f"http://127.0.0.1:{free_port()}/api/v2"}
         started = time.monotonic()
         code, output = await bwmsg_run(
             env, *run_args(recipients, journal, "--concurrency", "10"), timeout=60

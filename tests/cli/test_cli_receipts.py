@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from bwmsg.campaign import Journal
 from bwmsg.simulator import Callbacks, Faults, Simulator
 from tests.cli.test_cli_campaign import bwmsg, run_args
 from tests.cli_helpers import Command, env_for, write_csv
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.servers import free_port
 
 
 async def test_run_with_receipts_then_receipts_until_settled(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import re
-import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from bwmsg.simulator import Callbacks, Faults, Simulator
 from tests.cli_helpers import Command, bwmsg_run, campaign_run_args, env_for, write_csv, write_rows
 from tests.postgres_server import PASSWORD, PostgresServer, pg_server, pg_url  # noqa: F401
 from tests.redis_server import redis_server
+from tests.servers import free_port
 
 TEXT = "Hi {name}"
 FROM = "+19195550000"
@@ -172,12 +172,6 @@ async def test_status_and_export_read_the_url(tmp_path: Path, pg_url: str) -> No
     assert records[0]["to"] == "+19190000000"
     lines = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert [r["message_id"] for r in lines] == [r["message_id"] for r in records]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_receipts_on_the_url(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
