@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -144,10 +144,10 @@ def sent_update(sent: Sent) -> RowUpdate:
     )
 
 
-@attrs.frozen
-class Mark:
+class Mark(NamedTuple):
     """A row to mark ``sending``: what describes its send, and whether it was ``pending``
-    (``fresh``) rather than taken again from ``failed`` or ``unknown``."""
+    (``fresh``) rather than taken again from ``failed`` or ``unknown``. A named tuple: every
+    row of a campaign makes one, at a third of the cost of a frozen attrs class."""
 
     row: int
     recipients: str

@@ -15,7 +15,7 @@ from .._errors import (
     TransportError,
 )
 from .._models import MessageRequest, Outcome, SendResult
-from .._segments import segments
+from .._segments import measure
 from ._journal import Mark, RowState, RowUpdate
 
 __all__ = [
@@ -47,8 +47,7 @@ def make_item(row: int, request: MessageRequest, previous: tuple[str, bool] | No
     if request.media:
         cost, encoding = 1, "MMS"
     else:
-        info = segments(request.text or "")
-        cost, encoding = info.segments, info.encoding
+        encoding, cost, _ = measure(request.text or "")
     recipients = ";".join(request.to)
     mark = Mark(row, recipients, request.from_, cost * len(request.to), encoding, previous is None)
     return Item(row, request, previous, mark)

@@ -372,6 +372,9 @@ class Journal:
         # The recipients a row was loaded with stay: they are what duplicates are found by. An
         # `unknown` row sent again keeps its first send time, so that reconcile's window for
         # it still covers the send that may have reached Bandwidth.
+        rows = list(rows)
+        if not rows:  # a run's `pending` rows are marked by claims
+            return
         self._db.executemany(
             "INSERT INTO rows (row, recipients, sender, state, segments, encoding, updated, "
             "sending_at) VALUES (?, ?, ?, 'sending', ?, ?, ?, ?) ON CONFLICT (row) DO UPDATE "
@@ -426,6 +429,9 @@ class Journal:
         return now
 
     def _record(self, updates: Iterable[RowUpdate], recipients: dict[int, str], now: float) -> None:
+        updates = list(updates)
+        if not updates:  # most writes of a run: its rows sent come by _record_sent
+            return
         proved = "excluded.state = 'unknown' AND rows.message_id IS NOT NULL"
         self._db.executemany(
             "INSERT INTO rows (row, recipients, state, message_id, error, status, retryable,"
