@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -13,7 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,13 @@ def wait_quiet(threshold: float = 0.15, max_wait: float = 30.0, sample: float = 
             return load
 
 
-def run_child(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+def run_child(
+    spec: dict[str, Any], timeout: float = 1800, command: Sequence[str] = (str(CHILD),)
+) -> dict[str, Any]:
     """Run one contender in a fresh interpreter pinned to the client CPU; return its figures.
 
+    ``command``: the script and its arguments before the JSON spec; by default ``_child.py``,
+    else a script's own contender (``(__file__, "--child", ...)``, see :func:`as_child`).
     ``others_cpu`` in the answer is the CPU time the rest of the machine (the server included)
     used meanwhile: the caller subtracts the server's to see whether anything else was running.
     """
@@ -123,17 +128,30 @@ def run_child(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     busy0, mine0 = busy_seconds(), children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, str(CHILD), json.dumps(spec)],
+        [sys.executable, *command, json.dumps(spec)],
         capture_output=True,
         text=True,
         timeout=timeout,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"contender {spec.get('contender')} failed:\n{proc.stderr[-3000:]}")
+        what = spec.get("contender", spec.get("mode", command[-1]))
+        raise RuntimeError(f"contender {what} failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     result["outer_wall"] = time.perf_counter() - started
     result["others_cpu"] = max(0.0, busy_seconds() - busy0 - (children_cpu() - mine0))
     return result
+
+
+def as_child(contender: Callable[..., Awaitable[dict[str, Any]]]) -> bool:
+    """Be one of the script's own contenders when started as ``script --child [ARG ...]
+    '<json spec>'``: pinned to the client CPU, print ``contender(*args, spec)`` as one JSON
+    line and return True; return False (nothing done) in the parent."""
+    if len(sys.argv) < 3 or sys.argv[1] != "--child":
+        return False
+    *args, spec = sys.argv[2:]
+    os.sched_setaffinity(0, {CLIENT_CPU})
+    print(json.dumps(asyncio.run(contender(*args, json.loads(spec)))))
+    return True
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:

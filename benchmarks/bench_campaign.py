@@ -16,12 +16,8 @@ Usage: ``.venv/bin/python benchmarks/bench_campaign.py [--quick] [--n N] [--repe
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,14 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
-    CLIENT_CPU,
-    base_parser,
-    machine_block,
-    table,
-    wait_quiet,
-    write_section,
-)
+from _common import as_child, base_parser, machine_block, run_child, table, write_section
 from _server import ReferenceServer, reference_sender
 
 TARGET = 0.9
@@ -84,24 +73,8 @@ async def _child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"ok": ok, "wall": wall, "cpu": cpu, "maxrss_kb": maxrss}
 
 
-def run_one(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
-    wait_quiet()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", mode, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        os.sched_setaffinity(0, {CLIENT_CPU})
-        print(json.dumps(asyncio.run(_child(sys.argv[2], json.loads(sys.argv[3])))))
+    if as_child(_child):
         return
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=None, help="recipients (default 20,000)")
@@ -127,7 +100,7 @@ def main() -> None:
                     "journal": str(Path(tmp) / f"journal-{k}.db"),
                     "concurrency": args.concurrency,
                 }
-                result = run_one(mode, spec)
+                result = run_child(spec, command=(__file__, "--child", mode))
                 if result["ok"] != n:
                     raise SystemExit(f"{mode}: only {result['ok']} of {n} sent")
                 runs[mode].append(result)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.postgres_server
 
-from _common import CLIENT_CPU, base_parser, machine_block, table, wait_quiet, write_section
+from _common import as_child, base_parser, machine_block, table, wait_quiet, write_section
 from _server import ReferenceServer, reference_sender
 from bench_campaign import FROM, TEXT, rendered, write_recipients
 
@@ -132,9 +131,7 @@ def spread(values: list[float]) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        os.sched_setaffinity(0, {CLIENT_CPU})
-        print(json.dumps(asyncio.run(_child(sys.argv[2], json.loads(sys.argv[3])))))
+    if as_child(_child):
         return
     from tests.postgres_server import postgres
 

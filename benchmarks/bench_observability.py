@@ -32,9 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,18 +40,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
-    CLIENT_CPU,
-    base_parser,
-    busy_seconds,
-    children_cpu,
-    machine_block,
-    table,
-    wait_quiet,
-    write_section,
-)
+from _common import as_child, base_parser, machine_block, run_child, table, write_section
 from _server import ReferenceServer
 
+CHILD = (__file__, "--child")  # this script as its own contender (run_child, as_child)
 TARGET = 1.10
 CONTENDERS = [
     ("off", "off"),
@@ -224,34 +214,11 @@ async def _paired(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """One contender in a fresh interpreter pinned to the client CPU (as _common.run_child)."""
-    wait_quiet()
-    busy0, mine0 = busy_seconds(), children_cpu()
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"contender {spec['mode']} failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    outer = time.perf_counter() - started
-    result["others_cpu"] = max(0.0, busy_seconds() - busy0 - (children_cpu() - mine0))
-    result["outer_wall"] = outer
-    return result
-
-
 # -- the parent -------------------------------------------------------------------------------
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        spec = json.loads(sys.argv[2])
-        os.sched_setaffinity(0, {CLIENT_CPU})
-        print(json.dumps(asyncio.run(_paired(spec) if spec["mode"] == "paired" else _child(spec))))
+    if as_child(lambda spec: _paired(spec) if spec["mode"] == "paired" else _child(spec)):
         return
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, help="messages per run (default 20000; 5000 quick)")
@@ -277,7 +244,7 @@ def main() -> None:
                     "n": n,
                     "concurrency": args.concurrency,
                 }
-                result = _run_child(spec)
+                result = run_child(spec, command=CHILD)
                 if result["ok"] != n:
                     raise SystemExit(f"{label}: only {result['ok']} of {n} messages accepted")
                 server_cpu = server.cpu_seconds() - cpu0
@@ -291,16 +258,19 @@ def main() -> None:
                     flush=True,
                 )
         description = server.describe()
-        on_server = _run_child(
+        on_server = run_child(
             {
                 "mode": "paired",
                 "n": n,
                 "concurrency": args.concurrency,
                 "rounds": 9,
                 "base_url": server.base_url,
-            }
+            },
+            command=CHILD,
         )
-    paired = _run_child({"mode": "paired", "n": n, "concurrency": args.concurrency, "rounds": 9})
+    paired = run_child(
+        {"mode": "paired", "n": n, "concurrency": args.concurrency, "rounds": 9}, command=CHILD
+    )
     paired_rows = []
     for mode in ("off", "metrics", "tracing"):
         ratios = [x / off for x, off in zip(paired[mode], paired["off"], strict=True)]
