@@ -31,8 +31,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
-from yarl import URL
-
 from ..callbacks import CallbackEvent, StatusCallback, StatusType, describe_error
 from . import _pg_sql as sql
 from ._journal import (
@@ -51,7 +49,13 @@ from ._journal import (
     UnknownCampaign,
     sent_update,
 )
-from ._urls import JournalUrlError, redacted, without_password
+from ._urls import (
+    JournalUrlError,
+    database_address,
+    redacted,
+    unusable_database,
+    without_password,
+)
 
 __all__ = ["PostgresJournal"]
 
@@ -105,23 +109,15 @@ class PostgresJournal(CampaignJournal):
     def __repr__(self) -> str:
         return f"<PostgresJournal {self.where} campaign={self.campaign_id}>"
 
-    def _address(self) -> str:
-        try:
-            parsed = URL(self.url)
-        except ValueError:
-            return self.where
-        return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
-
     async def __aenter__(self) -> PostgresJournal:
         asyncpg = _asyncpg()
         try:
             self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=3)
         except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
-            why = without_password(str(exc), self.url)
+            address = database_address(self.url, self.where)
             raise JournalUrlError(
-                f"--journal {self.where}: cannot use the database at {self._address()} "
-                f"({type(exc).__name__}: {why}); check that PostgreSQL runs there, the "
-                "database exists and the user may log in"
+                f"--journal {self.where}: cannot use the database at {address} "
+                + unusable_database(exc, self.url)
             ) from None
         except ValueError as exc:  # a URL asyncpg cannot read
             why = without_password(str(exc), self.url)
