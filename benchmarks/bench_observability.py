@@ -92,8 +92,9 @@ def _direct_observer(registry: Any) -> Any:
     return Direct()
 
 
-def _paired_rows(paired: dict[str, list[float]]) -> tuple[list[list[str]], float]:
-    """The table rows of a paired run, and metrics' median ratio to off."""
+def _paired_table(title: str, paired: dict[str, list[float]]) -> tuple[str, float]:
+    """The table of a paired run (``title`` heads its first column), and metrics' median ratio
+    to off."""
     rows = []
     for mode in ("off", "metrics", "tracing"):
         ratios = [x / off for x, off in zip(paired[mode], paired["off"], strict=True)]
@@ -109,7 +110,7 @@ def _paired_rows(paired: dict[str, list[float]]) -> tuple[list[list[str]], float
     ratio = statistics.median(
         [x / off for x, off in zip(paired["metrics"], paired["off"], strict=True)]
     )
-    return rows, ratio
+    return table([title, "µs CPU/msg", "runs", "× off (median)", "runs × off"], rows), ratio
 
 
 async def _child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -271,36 +272,8 @@ def main() -> None:
     paired = run_child(
         {"mode": "paired", "n": n, "concurrency": args.concurrency, "rounds": 9}, command=CHILD
     )
-    paired_rows = []
-    for mode in ("off", "metrics", "tracing"):
-        ratios = [x / off for x, off in zip(paired[mode], paired["off"], strict=True)]
-        paired_rows.append(
-            [
-                mode,
-                f"{statistics.median(paired[mode]):.1f}",
-                f"{min(paired[mode]):.1f}–{max(paired[mode]):.1f}",
-                "1.00" if mode == "off" else f"{statistics.median(ratios):.3f}",
-                "" if mode == "off" else f"{min(ratios):.3f}–{max(ratios):.3f}",
-            ]
-        )
-    paired_tab = table(
-        ["in one process, instant transport", "µs CPU/msg", "runs", "× off (median)", "runs × off"],
-        paired_rows,
-    )
-    server_rows, server_ratio = _paired_rows(on_server)
-    server_tab = table(
-        [
-            "in one process, against the server",
-            "µs CPU/msg",
-            "runs",
-            "× off (median)",
-            "runs × off",
-        ],
-        server_rows,
-    )
-    metric_ratio = statistics.median(
-        [x / off for x, off in zip(paired["metrics"], paired["off"], strict=True)]
-    )
+    paired_tab, metric_ratio = _paired_table("in one process, instant transport", paired)
+    server_tab, server_ratio = _paired_table("in one process, against the server", on_server)
     added_paired = statistics.median(paired["metrics"]) - statistics.median(paired["off"])
 
     rows = []
