@@ -122,16 +122,19 @@ class RowUpdate:
     sending_at: float | None = None
 
 
-# A row sent, as the runner hands it to the journal: (row, message id, attempts, sender,
-# segments, encoding, sending_at). Nearly every row of a campaign makes one, so it is a plain
-# tuple (a RowUpdate costs a microsecond more to make and to read) that an engine may write
-# with a statement of its own; :func:`sent_update` makes it a RowUpdate.
-Sent = tuple[int, "str | None", int, "str | None", "int | None", "str | None", "float | None"]
+# A row sent, as the runner hands it to the journal: (message id, attempts, when answered
+# (seconds since the epoch), sender, segments, encoding, sending_at, row). Nearly every row of a
+# campaign makes one, so it is a plain tuple (a RowUpdate costs a microsecond more to make and
+# to read) in the order of the SQLite journal's statement for it; :func:`sent_update` makes it
+# a RowUpdate.
+Sent = tuple[
+    "str | None", int, float, "str | None", "int | None", "str | None", "float | None", int
+]
 
 
 def sent_update(sent: Sent) -> RowUpdate:
     """The :class:`RowUpdate` a :data:`Sent` row stands for."""
-    row, message_id, attempts, sender, segments, encoding, sending_at = sent
+    message_id, attempts, _, sender, segments, encoding, sending_at, row = sent
     return RowUpdate(
         row,
         RowState.SENT,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
@@ -357,13 +358,14 @@ class _Run:
         message_id = message.id if message is not None else None
         self.sent.append(
             (
-                item.row,
                 message_id,
                 result.attempts,
+                time.time(),
                 mark.sender,
                 mark.segments,
                 mark.encoding,
                 item.taken,
+                item.row,
             )
         )
         self.counts["sent"] += 1

@@ -127,7 +127,8 @@ _DUPLICATES = (
 _LOAD_CHUNK = 400
 
 # A row sent, written over its `pending` (or `sending`) self: the common outcome, so a statement
-# of its own, without the cases the general upsert weighs (a third cheaper per row).
+# of its own, without the cases the general upsert weighs (a third cheaper per row); its
+# parameters are a Sent tuple as it comes (`updated` is when the answer came).
 _SENT = (
     "UPDATE rows SET state = 'sent', message_id = COALESCE(?, message_id), error = NULL, "
     "status = NULL, retryable = 0, attempts = attempts + ?, updated = ?, "
@@ -473,15 +474,13 @@ class Journal:
         sent = list(sent)
         if not sent:
             return
-        written = self._db.executemany(
-            _SENT, [(m, tries, now, by, n, enc, at, row) for row, m, tries, by, n, enc, at in sent]
-        ).rowcount
+        written = self._db.executemany(_SENT, sent).rowcount
         if written < len(sent):  # rows the journal did not have (none once rows are loaded)
-            rows = [s[0] for s in sent]
+            rows = [s[-1] for s in sent]
             marks = ",".join("?" * len(rows))
             found = self._db.execute(f"SELECT row FROM rows WHERE row IN ({marks})", rows)
             known = {r for (r,) in found}
-            self._record([sent_update(s) for s in sent if s[0] not in known], {}, now)
+            self._record([sent_update(s) for s in sent if s[-1] not in known], {}, now)
 
     def duplicates(self, limit: int = 20) -> tuple[int, list[tuple[int, int]]]:
         """Rows whose recipients an earlier row has: how many, and the first ``limit`` as

@@ -72,14 +72,21 @@ class SqliteJournal(CampaignJournal):
     ) -> float:
         # Rows that were pending are covered by claims of the batch's ranges (no write to
         # each); rows taken again from another state are marked one by one.
-        marks = [
-            (m.row, m.recipients, m.sender, m.segments, m.encoding) for m in sending if not m.fresh
-        ]
+        fresh = [m.row for m in sending if m.fresh]
+        marks = (
+            []
+            if len(fresh) == len(sending)
+            else [
+                (m.row, m.recipients, m.sender, m.segments, m.encoding)
+                for m in sending
+                if not m.fresh
+            ]
+        )
         return self.db.record(
             updates,
             sent=sent,
             sending=marks,
-            claims=_ranges(sending),
+            claims=_ranges(fresh),
             settled_below=settled_below,
         )
 
@@ -133,14 +140,16 @@ class SqliteJournal(CampaignJournal):
         return self.db.settle(row, message_id)
 
 
-def _ranges(sending: Sequence[Mark]) -> list[tuple[int, int]]:
-    """The batch's rows as runs of consecutive rows: a claim covers every ``pending`` row of
+def _ranges(rows: Sequence[int]) -> list[tuple[int, int]]:
+    """``rows`` (ascending) as runs of consecutive rows: a claim covers every ``pending`` row of
     its range, so a gap (a row held by quiet hours stays ``pending``) must split it. A fresh
-    input has few gaps, so a batch is one claim or a few."""
+    input has few gaps: a batch without one is one claim, found without a look at each row."""
+    if not rows or rows[-1] - rows[0] == len(rows) - 1:
+        return [(rows[0], rows[-1])] if rows else []
     ranges: list[tuple[int, int]] = []
-    for mark in sending:
-        if ranges and mark.row == ranges[-1][1] + 1:
-            ranges[-1] = (ranges[-1][0], mark.row)
+    for row in rows:
+        if ranges and row == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], row)
         else:
-            ranges.append((mark.row, mark.row))
+            ranges.append((row, row))
     return ranges

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bwmsg.campaign import Journal, RowState, RowUpdate
 
-SENT_ROW = (2, "m-2", 1, "+19195550000", 2, "GSM-7", 1000.0)
+SENT_ROW = ("m-2", 1, 1001.0, "+19195550000", 2, "GSM-7", 1000.0, 2)
 
 
 def _row(db: Journal, row: int) -> dict[str, object]:
@@ -29,7 +29,7 @@ def test_a_sent_row_is_written_as_a_row_update_would_be(tmp_path: Path) -> None:
             if how == "sent":
                 db.record([], sent=[SENT_ROW])
             else:
-                row, message_id, attempts, sender, segments, encoding, at = SENT_ROW
+                message_id, attempts, _, sender, segments, encoding, at, row = SENT_ROW
                 update = RowUpdate(
                     row,
                     RowState.SENT,
@@ -64,7 +64,7 @@ def test_a_sent_row_the_journal_never_loaded_is_inserted(tmp_path: Path) -> None
         db.bind("f" * 64, campaign="abc")
         db.add_rows([(1, "+19190000001")])
         db.start_run()
-        db.record([], sent=[(1, "m-1", 1, "+1", 1, "GSM-7", 5.0), SENT_ROW])
+        db.record([], sent=[("m-1", 1, 6.0, "+1", 1, "GSM-7", 5.0, 1), SENT_ROW])
         assert db.counts()["sent"] == 2
         assert _row(db, 2)["message_id"] == "m-2"
         assert _row(db, 1)["message_id"] == "m-1"
