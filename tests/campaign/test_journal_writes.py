@@ -1,9 +1,14 @@
-"""The SQLite journal's writes: a row sent is written by its own statement, with the same
-result as the general update; rows the journal never loaded are inserted, not lost."""
+"""The SQLite journal's writes and counts: a row sent is written by its own statement, with
+the same result as the general update; rows the journal never loaded are inserted, not lost;
+duplicates are counted as they are listed."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bwmsg.campaign import Journal, RowState, RowUpdate
 
@@ -68,3 +73,23 @@ def test_a_sent_row_the_journal_never_loaded_is_inserted(tmp_path: Path) -> None
         assert db.counts()["sent"] == 2
         assert _row(db, 2)["message_id"] == "m-2"
         assert _row(db, 1)["message_id"] == "m-1"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["", "+1", "+2", "+1;+2", "+3"]), max_size=30))
+def test_duplicates_count_every_row_after_the_first_of_its_recipients(
+    recipients: list[str],
+) -> None:
+    """The count (rows less distinct recipients) is the number of (row, first row) pairs the
+    list gives, and a row without recipients is nobody's duplicate."""
+    with tempfile.TemporaryDirectory() as tmp, Journal(Path(tmp) / "j.db") as db:
+        db.add_rows(list(enumerate(recipients, start=1)))
+        count, pairs = db.duplicates(limit=len(recipients) + 1)
+        assert db.duplicates(limit=0) == (count, [])
+    firsts: dict[str, int] = {}
+    expected = []
+    for row, key in enumerate(recipients, start=1):
+        if key and key in firsts:
+            expected.append((row, firsts[key]))
+        firsts.setdefault(key, row)
+    assert (count, pairs) == (len(expected), expected)
