@@ -93,6 +93,13 @@ def env_proxy(monkeypatch: pytest.MonkeyPatch, open_proxy: ForwardProxy) -> Forw
     return open_proxy
 
 
+@pytest.fixture
+def env_tunnel(monkeypatch: pytest.MonkeyPatch, open_proxy: ForwardProxy) -> ForwardProxy:
+    """The open proxy, named by HTTPS_PROXY."""
+    monkeypatch.setenv("HTTPS_PROXY", open_proxy.url())
+    return open_proxy
+
+
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
@@ -252,22 +259,17 @@ async def test_http_api_through_an_explicit_proxy(sim: Simulator, proxy: Forward
 
 
 async def test_https_api_through_a_connect_tunnel_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
-    front: TlsFront,
-    sim: Simulator,
-    open_proxy: ForwardProxy,
-    trusting: ssl.SSLContext,
+    front: TlsFront, sim: Simulator, env_tunnel: ForwardProxy, trusting: ssl.SSLContext
 ) -> None:
     """HTTPS_PROXY: one CONNECT per connection, then TLS to the API with its name checked."""
-    monkeypatch.setenv("HTTPS_PROXY", open_proxy.url())
     async with sender_for(front.base_url, ssl=trusting, concurrency=3) as sender:
         results = [r async for r in sender.send_many(request(i) for i in range(30))]
     assert all(r.ok for r in results)
     assert len(sim.accepted) == 30
-    assert set(open_proxy.methods) == {"CONNECT"}
-    assert 1 <= len(open_proxy.seen) <= 3
-    assert {s.target for s in open_proxy.seen} == {f"{API_HOST}:{front.port}"}
-    assert {s.headers["host"] for s in open_proxy.seen} == {f"{API_HOST}:{front.port}"}
+    assert set(env_tunnel.methods) == {"CONNECT"}
+    assert 1 <= len(env_tunnel.seen) <= 3
+    assert {s.target for s in env_tunnel.seen} == {f"{API_HOST}:{front.port}"}
+    assert {s.headers["host"] for s in env_tunnel.seen} == {f"{API_HOST}:{front.port}"}
     assert len(front.headers) == 30
     assert not any("Proxy-Authorization" in h for h in front.headers)
 
@@ -453,14 +455,9 @@ async def test_oauth_token_through_the_proxy(sim: Simulator, proxy: ForwardProxy
 
 
 async def test_oauth_token_and_listing_through_connect(
-    monkeypatch: pytest.MonkeyPatch,
-    front: TlsFront,
-    sim: Simulator,
-    open_proxy: ForwardProxy,
-    trusting: ssl.SSLContext,
+    front: TlsFront, sim: Simulator, env_tunnel: ForwardProxy, trusting: ssl.SSLContext
 ) -> None:
     """HTTPS_PROXY carries the token request and the listing too, through CONNECT."""
-    monkeypatch.setenv("HTTPS_PROXY", open_proxy.url())
     async with sender_for(
         front.base_url,
         client_id=CLIENT_ID,
@@ -472,7 +469,7 @@ async def test_oauth_token_and_listing_through_connect(
         found = [m async for m in sender.list_messages(page_size=2)]
     assert all(r.ok for r in results)
     assert len(found) == 5
-    assert set(open_proxy.methods) == {"CONNECT"}
+    assert set(env_tunnel.methods) == {"CONNECT"}
     assert len(sim.token_requests) == 1
     assert len(front.headers) == 1 + 5 + 3  # the token, the messages, three pages
 
