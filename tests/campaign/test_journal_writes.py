@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bwmsg.campaign import Journal, RowState, RowUpdate
+from bwmsg.campaign._journal import sent_update
 
 SENT_ROW = ("m-2", 1, 1001.0, "+19195550000", 2, "GSM-7", 1000.0, 2)
 
@@ -21,8 +22,9 @@ def _row(db: Journal, row: int) -> dict[str, object]:
 
 
 def test_a_sent_row_is_written_as_a_row_update_would_be(tmp_path: Path) -> None:
-    """Two journals, one given the row as ``sent``, one as the RowUpdate it stands for: the
-    rows they hold are the same (but for the time written)."""
+    """Two journals, one given the row as ``sent`` (its own UPDATE), one as the RowUpdate it
+    stands for (the general upsert): the rows they hold are the same (but for the time
+    written), and what the row holds is what the tuple said."""
     written: list[list[dict[str, object]]] = []
     for name, how in (("tuple", "sent"), ("update", "updates")):
         with Journal(tmp_path / f"{name}.db", exclusive=True) as db:
@@ -34,18 +36,7 @@ def test_a_sent_row_is_written_as_a_row_update_would_be(tmp_path: Path) -> None:
             if how == "sent":
                 db.record([], sent=[SENT_ROW])
             else:
-                message_id, attempts, _, sender, segments, encoding, at, row = SENT_ROW
-                update = RowUpdate(
-                    row,
-                    RowState.SENT,
-                    message_id=message_id,
-                    attempts=attempts,
-                    sender=sender,
-                    segments=segments,
-                    encoding=encoding,
-                    sending_at=at,
-                )
-                db.record([update])
+                db.record([sent_update(SENT_ROW)])
             found = [_row(db, n) for n in (1, 2, 3)]
         for one in found:
             one.pop("updated")
