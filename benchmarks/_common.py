@@ -16,7 +16,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _server import ReferenceServer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -140,6 +143,30 @@ def run_child(
     result["outer_wall"] = time.perf_counter() - started
     result["others_cpu"] = max(0.0, busy_seconds() - busy0 - (children_cpu() - mine0))
     return result
+
+
+def run_against(
+    server: ReferenceServer,
+    label: str,
+    spec: dict[str, Any],
+    timeout: float = 1800,
+    command: Sequence[str] = (str(CHILD),),
+) -> dict[str, Any]:
+    """:func:`run_child` against the reference ``server`` (its URLs added to ``spec``), checked:
+    every one of the ``n`` messages accepted, else SystemExit naming ``label``. The figures
+    gain ``rate`` (msg/s), ``server_busy`` (the server's CPU over the client's wall time) and
+    ``other_load`` (the CPU the rest of the machine used meanwhile, in CPUs)."""
+    n = spec["n"]
+    cpu0 = server.cpu_seconds()
+    spec = {"url": server.messages_url, "base_url": server.base_url, **spec}
+    r = run_child(spec, timeout, command)
+    if r["ok"] != n:
+        raise SystemExit(f"{label}: only {r['ok']} of {n} messages were accepted")
+    server_cpu = server.cpu_seconds() - cpu0
+    r["rate"] = n / r["wall"]
+    r["server_busy"] = server_cpu / r["wall"]
+    r["other_load"] = max(0.0, r["others_cpu"] - server_cpu) / r["outer_wall"]
+    return r
 
 
 def as_child(contender: Callable[..., Awaitable[dict[str, Any]]]) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, mb, run_child, table, write_section
+from _common import base_parser, machine_block, mb, run_against, table, write_section
 from _server import ReferenceServer
 
 TARGET_MB = 20
@@ -43,32 +43,20 @@ def main() -> None:
                 if contender == "bwmsg-gather" and n > gather_max:
                     rows.append([label, f"{n:,}", "not run", "", "", "", "", ""])
                     continue
-                cpu0 = server.cpu_seconds()
-                r = run_child(
-                    {
-                        "contender": contender,
-                        "url": server.messages_url,
-                        "base_url": server.base_url,
-                        "n": n,
-                        "concurrency": args.concurrency,
-                    },
-                    timeout=3600,
-                )
-                if r["ok"] != n:
-                    raise SystemExit(f"{label}: only {r['ok']} of {n} messages were accepted")
+                spec = {"contender": contender, "n": n, "concurrency": args.concurrency}
+                r = run_against(server, label, spec, timeout=3600)
                 if contender == "bwmsg":
                     peaks[n] = r["maxrss_kb"]
-                other = max(0.0, r["others_cpu"] - (server.cpu_seconds() - cpu0)) / r["outer_wall"]
                 rows.append(
                     [
                         label,
                         f"{n:,}",
-                        f"{n / r['wall']:,.0f}",
+                        f"{r['rate']:,.0f}",
                         f"{r['cpu'] / n * 1e6:.1f}",
                         mb(r["rss_before_kb"]),
                         mb(r["maxrss_kb"]),
                         f"{(r['maxrss_kb'] - r['rss_before_kb']) / 1024:+.0f}",
-                        f"{other * 100:.0f} %",
+                        f"{r['other_load'] * 100:.0f} %",
                     ]
                 )
                 print(f"  {label} N={n:,}: peak RSS {mb(r['maxrss_kb'])} MB", flush=True)

@@ -40,7 +40,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import as_child, base_parser, machine_block, run_child, table, write_section
+from _common import (
+    as_child,
+    base_parser,
+    machine_block,
+    run_against,
+    run_child,
+    table,
+    write_section,
+)
 from _server import ReferenceServer
 
 CHILD = (__file__, "--child")  # this script as its own contender (run_child, as_child)
@@ -238,21 +246,12 @@ def main() -> None:
         for r in range(rounds):
             order = CONTENDERS[r % len(CONTENDERS) :] + CONTENDERS[: r % len(CONTENDERS)]
             for label, mode in order:
-                cpu0 = server.cpu_seconds()
-                spec = {
-                    "mode": mode,
-                    "base_url": server.base_url,
-                    "n": n,
-                    "concurrency": args.concurrency,
-                }
-                result = run_child(spec, command=CHILD)
-                if result["ok"] != n:
-                    raise SystemExit(f"{label}: only {result['ok']} of {n} messages accepted")
-                server_cpu = server.cpu_seconds() - cpu0
-                server_busy.append(server_cpu / result["wall"])
-                other.append(max(0.0, result["others_cpu"] - server_cpu) / result["outer_wall"])
+                spec = {"mode": mode, "n": n, "concurrency": args.concurrency}
+                result = run_against(server, label, spec, command=CHILD)
+                server_busy.append(result["server_busy"])
+                other.append(result["other_load"])
                 cpu[mode].append(result["cpu"] / n * 1e6)
-                rate[mode].append(n / result["wall"])
+                rate[mode].append(result["rate"])
                 print(
                     f"  round {r + 1}/{rounds} {label}: {n / result['wall']:,.0f} msg/s, "
                     f"{result['cpu'] / n * 1e6:.1f} us CPU/msg",

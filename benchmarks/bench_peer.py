@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, mb, run_child, table, write_section
+from _common import base_parser, machine_block, mb, run_against, table, write_section
 from _server import ReferenceServer
 
 TARGET = 4.0
@@ -51,22 +51,8 @@ def main() -> None:
         print(f"server: {server.describe()}", flush=True)
         for rep in range(repeat):
             for k, (label, contender, loop) in enumerate(plan):
-                cpu0 = server.cpu_seconds()
-                r = run_child(
-                    {
-                        "contender": contender,
-                        "loop": loop,
-                        "url": server.messages_url,
-                        "base_url": server.base_url,
-                        "n": n,
-                        "concurrency": args.threads,
-                    }
-                )
-                if r["ok"] != n:
-                    raise SystemExit(f"{label}: only {r['ok']} of {n} messages were accepted")
-                server_cpu = server.cpu_seconds() - cpu0
-                r["rate"] = n / r["wall"]
-                r["other_load"] = max(0.0, r["others_cpu"] - server_cpu) / r["outer_wall"]
+                spec = {"contender": contender, "loop": loop, "n": n, "concurrency": args.threads}
+                r = run_against(server, label, spec)
                 runs[k].append(r)
                 print(f"  run {rep + 1}/{repeat} {label}: {r['rate']:,.0f} msg/s", flush=True)
         description = server.describe()

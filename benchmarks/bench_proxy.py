@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, run_child, table, write_section
+from _common import base_parser, machine_block, run_against, table, write_section
 from _server import ReferenceServer, ensure_nginx
 
 TARGET = 1.5
@@ -75,19 +75,16 @@ def start_proxy(nginx: str, upstream: int, prefix: Path) -> tuple[subprocess.Pop
 def measure(server: ReferenceServer, proxy: int, n: int, c: int, repeat: int) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {"direct": [], "proxy": []}
     spec = {"contender": "bwmsg", "loop": "asyncio", "n": n, "concurrency": c}
-    spec |= {"url": server.messages_url, "base_url": server.base_url}
     for k in range(repeat):
         for label in ("direct", "proxy"):
             if label == "proxy":
                 os.environ["HTTP_PROXY"] = f"http://u:p@127.0.0.1:{proxy}"
             try:
-                result = run_child(spec)
+                result = run_against(server, label, spec)
             finally:
                 os.environ.pop("HTTP_PROXY", None)
-            if result["ok"] != n:
-                raise SystemExit(f"{label}: only {result['ok']} of {n} sent")
             runs[label].append(result)
-            print(f"  {label} round {k + 1}: {n / result['wall']:,.0f} msg/s", flush=True)
+            print(f"  {label} round {k + 1}: {result['rate']:,.0f} msg/s", flush=True)
     return runs
 
 

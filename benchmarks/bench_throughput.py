@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, mb, run_child, table, write_section
+from _common import base_parser, machine_block, mb, run_against, table, write_section
 from _server import ReferenceServer
 
 TARGET_RATE, TARGET_CPU, TARGET_UVLOOP = 0.85, 1.2, 1.1
@@ -70,25 +70,8 @@ def main() -> None:
                 runs: dict[int, list[dict[str, Any]]] = {k: [] for k in range(len(plan))}
                 for rep in range(repeat):
                     for k, (label, contender, loop) in enumerate(plan):
-                        cpu0 = server.cpu_seconds()
-                        r = run_child(
-                            {
-                                "contender": contender,
-                                "loop": loop,
-                                "url": server.messages_url,
-                                "base_url": server.base_url,
-                                "n": n,
-                                "concurrency": conc,
-                            }
-                        )
-                        if r["ok"] != n:
-                            raise SystemExit(
-                                f"{label}: only {r['ok']} of {n} messages were accepted"
-                            )
-                        server_cpu = server.cpu_seconds() - cpu0
-                        r["server_busy"] = server_cpu / r["wall"]
-                        r["other_load"] = max(0.0, r["others_cpu"] - server_cpu) / r["outer_wall"]
-                        r["rate"] = n / r["wall"]
+                        spec = {"contender": contender, "loop": loop, "n": n, "concurrency": conc}
+                        r = run_against(server, label, spec)
                         runs[k].append(r)
                         print(
                             f"  N={n} c={conc} run {rep + 1}/{repeat} {label}: "
