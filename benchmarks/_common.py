@@ -242,6 +242,16 @@ def write_section(name: str, title: str, body: str) -> None:
     print(f"\nwrote section '{name}' of {os.path.relpath(RESULTS)}")
 
 
+def publish(
+    args: argparse.Namespace, name: str, title: str, *paragraphs: str, server: str | None = None
+) -> None:
+    """Write the section ``name`` of RESULTS.md: the machine (and the ``server``) first, then the
+    ``paragraphs``; nothing when the run was given ``--no-write``."""
+    if args.no_write:
+        return
+    write_section(name, title, "\n\n".join([machine_block(server), *paragraphs]))
+
+
 def _reorder(text: str, order: list[str]) -> str:
     sections = {
         m.group(2): m.group(1)

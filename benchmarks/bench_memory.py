@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, mb, run_against, table, write_section
+from _common import base_parser, mb, publish, run_against, table
 from _server import ReferenceServer
 
 TARGET_MB = 20
@@ -90,12 +90,8 @@ def main() -> None:
         f'and result at once; N above {gather_max:,} is not run for gather. "other load": CPU '
         "used meanwhile by anything but the client and the server, in % of one CPU."
     )
-    if not args.no_write:
-        write_section(
-            "memory",
-            "2. Memory: send_many over a lazy generator vs a naive gather",
-            "\n\n".join([machine_block(description), notes, tab, f"- {verdict}"]),
-        )
+    title = "2. Memory: send_many over a lazy generator vs a naive gather"
+    publish(args, "memory", title, notes, tab, f"- {verdict}", server=description)
 
 
 if __name__ == "__main__":

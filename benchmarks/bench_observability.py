@@ -40,15 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
-    as_child,
-    base_parser,
-    machine_block,
-    run_against,
-    run_child,
-    table,
-    write_section,
-)
+from _common import as_child, base_parser, publish, run_against, run_child, table
 from _server import ReferenceServer
 
 CHILD = (__file__, "--child")  # this script as its own contender (run_child, as_child)
@@ -349,23 +341,20 @@ def main() -> None:
         "a run, through a transport that answers at once): bwmsg's own CPU per message, "
         "without the network and the server's answers to parse."
     )
-    body = "\n\n".join(
-        [
-            machine_block(description),
-            notes,
-            tab,
-            paired_note,
-            paired_tab,
-            "And paired inside one process against the same server (9 runs each, alternating): "
-            "the same network and answers for every contender, no process-to-process noise.",
-            server_tab,
-            "### Against the target\n\n" + targets,
-        ]
+    publish(
+        args,
+        "observability",
+        "10. Watching: send_many with metrics and tracing vs off",
+        notes,
+        tab,
+        paired_note,
+        paired_tab,
+        "And paired inside one process against the same server (9 runs each, alternating): "
+        "the same network and answers for every contender, no process-to-process noise.",
+        server_tab,
+        "### Against the target\n\n" + targets,
+        server=description,
     )
-    if not args.no_write:
-        write_section(
-            "observability", "10. Watching: send_many with metrics and tracing vs off", body
-        )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, mb, run_against, table, write_section
+from _common import base_parser, mb, publish, run_against, table
 from _server import ReferenceServer
 
 TARGET = 4.0
@@ -83,12 +83,8 @@ def main() -> None:
         'time of the whole client process (all threads). "other load": CPU used meanwhile by '
         "anything but the client and the server, in % of one CPU."
     )
-    if not args.no_write:
-        write_section(
-            "peer",
-            "4. The peer: bandwidth-sdk in a thread pool",
-            "\n\n".join([machine_block(description), notes, tab, f"- {verdict}"]),
-        )
+    title = "4. The peer: bandwidth-sdk in a thread pool"
+    publish(args, "peer", title, notes, tab, f"- {verdict}", server=description)
 
 
 if __name__ == "__main__":

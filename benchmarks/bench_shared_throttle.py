@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fleet
 
 import redis.asyncio as redis_library
-from _common import base_parser, machine_block, table, wait_quiet, write_section
+from _common import base_parser, publish, table, wait_quiet
 
 from bwmsg import MessageRequest, RateLimit
 from bwmsg._throttle import open_gate
@@ -337,22 +337,17 @@ async def main_async() -> None:
         "on a machine shared with other work: they swing from round to round, so each ratio is "
         "taken within its round."
     )
-    if not args.no_write:
-        write_section(
-            "shared_throttle",
-            "8. The rate limit shared through Redis",
-            "\n\n".join(
-                [
-                    machine_block(),
-                    notes,
-                    tab,
-                    verdicts,
-                    "### The cost of one acquisition",
-                    cost_notes,
-                    cost,
-                ]
-            ),
-        )
+    publish(
+        args,
+        "shared_throttle",
+        "8. The rate limit shared through Redis",
+        notes,
+        tab,
+        verdicts,
+        "### The cost of one acquisition",
+        cost_notes,
+        cost,
+    )
 
 
 def main() -> None:

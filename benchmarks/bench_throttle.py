@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, run_child, table, write_section
+from _common import base_parser, publish, run_child, table
 from _server import ReferenceServer
 
 TOLERANCE = 0.03
@@ -150,12 +150,9 @@ def main() -> None:
         "burst / run length above the set rate); the connections are opened before the run. "
         "Rates are counted from each clock's first request."
     )
-    if not args.no_write:
-        write_section(
-            "throttle",
-            "3. Throttle accuracy",
-            "\n\n".join([machine_block(description), notes, tab, f"- {verdict}"]),
-        )
+    publish(
+        args, "throttle", "3. Throttle accuracy", notes, tab, f"- {verdict}", server=description
+    )
 
 
 if __name__ == "__main__":

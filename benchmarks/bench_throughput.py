@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, mb, run_against, table, write_section
+from _common import base_parser, mb, publish, run_against, table
 from _server import ReferenceServer
 
 TARGET_RATE, TARGET_CPU, TARGET_UVLOOP = 0.85, 1.2, 1.1
@@ -130,11 +130,9 @@ def main() -> None:
     )
     targets = "\n".join(f"- {v}" for v in verdicts)
     print(targets)
-    body = "\n\n".join(
-        [machine_block(description), notes, *sections, "### Against the targets\n\n" + targets]
-    )
-    if not args.no_write:
-        write_section("throughput", "1. Throughput: send_many vs raw aiohttp", body)
+    title = "1. Throughput: send_many vs raw aiohttp"
+    against = "### Against the targets\n\n" + targets
+    publish(args, "throughput", title, notes, *sections, against, server=description)
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
