@@ -88,7 +88,10 @@ class Many:
             while not (run.stopping or (stop is not None and stop.is_set())):
                 if not slots.try_acquire():
                     await slots.acquire()
-                taken = take_sync() if take_sync is not None else await feed.take()
+                if take_sync is not None:
+                    taken = take_sync()
+                else:  # what the source has at hand comes without a coroutine made per row
+                    taken = feed.take_ready() or await feed.take()
                 if taken is None:
                     slots.release()
                     return
@@ -249,16 +252,23 @@ class Feed:
             self._end(exc)
             return None
 
+    def take_ready(self) -> tuple[int, MessageRequest] | None:
+        """The next (index, request) of an async source that has it at hand (``take_ready()``)
+        while nobody awaits the source, or None: then :meth:`take` must be awaited."""
+        ready = self._ready
+        if ready is None or self._done or (self._lock is not None and self._lock.locked()):
+            return None
+        request = ready()
+        return None if request is None else self._numbered(request)
+
     async def take(self) -> tuple[int, MessageRequest] | None:
         """The next (index, request), or None when the input is done (or closed)."""
         lock = self._lock
         if lock is None:
             return self._take_sync()
-        ready = self._ready
-        if ready is not None and not lock.locked() and not self._done:
-            request = ready()
-            if request is not None:
-                return self._numbered(request)
+        taken = self.take_ready()
+        if taken is not None:
+            return taken
         assert self._async is not None
         async with lock:
             if self._done:

@@ -87,15 +87,23 @@ class FileFeed:
 
     async def take(self, limit: int) -> list[Item]:
         batch: list[Item] = []
+        # Read once here, not once a row (every row of the input passes through this loop).
+        rows, only, fresh, render, campaign = (
+            self.rows,
+            self.only,
+            self.fresh,
+            self.template.render,
+            self.campaign_id,
+        )
         while len(batch) < limit:
-            found = next(self.rows, None)
+            found = next(rows, None)
             if found is None:
                 break
             row, columns = found
-            if self.only is not None and not self.only(row):
+            if only is not None and not only(row):
                 continue
             previous = None
-            if not self.fresh:
+            if not fresh:
                 known = await self._state_of(row)
                 if known is not None:
                     if self.final(known[1], known[2], known[3]):
@@ -105,7 +113,7 @@ class FileFeed:
             try:
                 if isinstance(columns, RenderError):
                     raise columns
-                request = self.template.render(columns, default_tag(self.campaign_id, row))
+                request = render(columns, default_tag(campaign, row))
             except RenderError as exc:
                 to = columns.get("to", "") if isinstance(columns, dict) else ""
                 self.invalid(row, str(exc), to)
