@@ -6,15 +6,15 @@ fleet's test runs too), each one Sender with ``RateLimit(rate, burst=burst, redi
 name=...)`` and concurrency 50, run ``send_many`` over an endless mix (one- and two-segment
 texts, every 7th to a group of 3) for ``--seconds`` (30) from a common start, against one
 :class:`bwmsg.simulator.Simulator` in this process and one ``redis-server`` (Debian's package,
-started here on a free port, no persistence). A local ``RateLimit`` in one process runs beside
-them for comparison. Measured from the simulator's accepted records (arrival time, segments x
-recipients, the process in the tag): the achieved rate, the busiest whole second counted from
-the start (a token bucket allows at most rate + burst in one second; the first second holds the
-initial burst), the busiest second after the first, the largest burst over any interval
-(sliding: max over i <= j of sum(charges i..j) - rate * (t_j - t_i); it carries the lateness of
-the processes and the simulator, which share two cores), and each process's share of the
-segments beside a fair share (total / processes). Several rounds (``--repeat``); medians with
-the spread.
+started on a free port without persistence by ``tests/redis_server.py``, as for the tests). A
+local ``RateLimit`` in one process runs beside them for comparison. Measured from the
+simulator's accepted records (arrival time, segments x recipients, the process in the tag): the
+achieved rate, the busiest whole second counted from the start (a token bucket allows at most
+rate + burst in one second; the first second holds the initial burst), the busiest second after
+the first, the largest burst over any interval (sliding: max over i <= j of sum(charges i..j) -
+rate * (t_j - t_i); it carries the lateness of the processes and the simulator, which share two
+cores), and each process's share of the segments beside a fair share (total / processes).
+Several rounds (``--repeat``); medians with the spread.
 
 Acquisition cost: in one process, ``--n`` acquisitions that never wait (a rate no one reaches),
 one after the other and 64 at a time, through the shared gate (one Redis round trip each) and
@@ -27,22 +27,15 @@ Usage: ``.venv/bin/python benchmarks/bench_shared_throttle.py [--quick] [--secon
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fleet
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fleet, tests.redis_server
 
 import redis.asyncio as redis_library
 from _common import base_parser, publish, table, wait_quiet
@@ -51,56 +44,10 @@ from bwmsg import MessageRequest, RateLimit
 from bwmsg._throttle import open_gate
 from bwmsg.simulator import Simulator
 from tests.fleet.shared_throttle_senders import CONCURRENCY, largest_burst, run_processes
+from tests.redis_server import redis_server
 
 TOLERANCE = 0.03  # the issue's target: within ±3 % of the rate
 FAIR = 0.15  # each process within ±15 % of a fair share
-
-
-# -- redis-server --------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return b"PONG" in sock.recv(64)
-    except OSError:
-        return False
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """Debian's redis-server on a free port, without persistence: its URL."""
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not Path(binary).exists():
-        sys.exit("redis-server is needed: apt-get install redis-server")
-    directory = Path(tempfile.mkdtemp(prefix="bwbench-redis-"))
-    port = _free_port()
-    (directory / "redis.conf").write_text(
-        f'bind 127.0.0.1\nport {port}\ndir {directory}\nsave ""\nappendonly no\n'
-    )
-    proc = subprocess.Popen(
-        [binary, str(directory / "redis.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not _answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.01)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def analyse(
@@ -296,7 +243,8 @@ async def main_async() -> None:
         "4 processes, shared (Redis)": [],
     }
     costs = []
-    with redis_server() as url:
+    with redis_server() as redis:
+        url = redis.url
         spec = {"rate": args.rate, "burst": args.burst, "seconds": seconds}
         for round_ in range(repeat):
             for label, processes, redis_url in (
