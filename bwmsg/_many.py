@@ -210,8 +210,9 @@ class Feed:
     """Hands out (index, request) pairs from a sync or async iterable, one taker at a time.
 
     An async iterable may also offer ``take_ready()``: the next request when it has one at
-    hand (no await needed), else None. Workers then take without the lock and the await while
-    nobody is awaiting the iterable (a campaign's rows are taken in batches: most are at hand).
+    hand (no await needed), else None. Workers then take without the lock, the await and a
+    coroutine while nobody is awaiting the iterable (a campaign's rows are taken in batches:
+    most are at hand).
     """
 
     def __init__(self, source: Iterable[MessageRequest] | AsyncIterable[MessageRequest]) -> None:
@@ -231,6 +232,7 @@ class Feed:
             )
         self._next = 0
         self._done = False
+        self._awaiting = False  # a taker awaits the async iterable
         self.error: BaseException | None = None
         # For a plain iterable no await is needed: workers call take_sync directly.
         self.take_sync = self._take_sync if self._sync is not None else None
@@ -256,10 +258,14 @@ class Feed:
         """The next (index, request) of an async source that has it at hand (``take_ready()``)
         while nobody awaits the source, or None: then :meth:`take` must be awaited."""
         ready = self._ready
-        if ready is None or self._done or (self._lock is not None and self._lock.locked()):
+        if ready is None or self._done or self._awaiting:
             return None
         request = ready()
-        return None if request is None else self._numbered(request)
+        if request is None:
+            return None
+        index = self._next  # as _numbered does, a call less for every row
+        self._next += 1
+        return index, request
 
     async def take(self) -> tuple[int, MessageRequest] | None:
         """The next (index, request), or None when the input is done (or closed)."""
@@ -273,6 +279,7 @@ class Feed:
         async with lock:
             if self._done:
                 return None
+            self._awaiting = True  # take_ready hands out nothing meanwhile
             try:
                 return self._numbered(await anext(self._async))
             except StopAsyncIteration:
@@ -281,6 +288,8 @@ class Feed:
             except Exception as exc:  # the input's own failure
                 self._end(exc)
                 return None
+            finally:
+                self._awaiting = False
 
     def _numbered(self, request: MessageRequest) -> tuple[int, MessageRequest]:
         index = self._next

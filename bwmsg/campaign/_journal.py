@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import attrs
 
@@ -33,6 +33,7 @@ __all__ = [
     "LeaseLost",
     "LoadedRow",
     "Mark",
+    "Marking",
     "ReceiptResult",
     "RowState",
     "RowUpdate",
@@ -145,6 +146,24 @@ def sent_update(sent: Sent) -> RowUpdate:
         encoding=encoding,
         sending_at=sending_at,
     )
+
+
+class Marking(Protocol):
+    """What a journal reads of a row it marks ``sending``: a :class:`Mark`, or the runner's
+    own row on its way (which carries these itself, so that no Mark is made per row)."""
+
+    @property
+    def row(self) -> int: ...
+    @property
+    def recipients(self) -> str: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def segments(self) -> int: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def fresh(self) -> bool: ...
 
 
 class Mark(NamedTuple):
@@ -265,7 +284,7 @@ class CampaignJournal(abc.ABC):
         updates: Sequence[RowUpdate],
         *,
         sent: Sequence[Sent] = (),
-        sending: Sequence[Mark] = (),
+        sending: Sequence[Marking] = (),
         settled_below: int | None = None,
     ) -> float:
         """Write ``updates`` and ``sent`` (rows sent, as :func:`sent_update` makes them

@@ -16,7 +16,7 @@ from .._errors import (
 )
 from .._models import MessageRequest, Outcome, SendResult
 from .._segments import measure
-from ._journal import Mark, RowState, RowUpdate
+from ._journal import RowState, RowUpdate
 
 __all__ = [
     "Item",
@@ -32,12 +32,18 @@ __all__ = [
 
 @attrs.define
 class Item:
-    """A row on its way: its request, and the state to put it back to if it never leaves."""
+    """A row on its way: its request, the state to put it back to if it never leaves, and what
+    describes its send (a :class:`~._journal.Marking`: the journal marks it ``sending`` as it
+    is, no Mark made per row)."""
 
     row: int
     request: MessageRequest
     previous: tuple[str, bool] | None
-    mark: Mark
+    recipients: str
+    sender: str
+    segments: int  # times its recipients
+    encoding: str
+    fresh: bool  # it was `pending` (not taken again from `failed` or `unknown`)
     taken: float | None = None  # when it was marked `sending` (seconds since the epoch)
 
 
@@ -48,21 +54,22 @@ def make_item(row: int, request: MessageRequest, previous: tuple[str, bool] | No
         cost, encoding = 1, "MMS"
     else:
         encoding, cost, _ = measure(request.text or "")
-    recipients = ";".join(request.to)
-    mark = Mark(row, recipients, request.from_, cost * len(request.to), encoding, previous is None)
-    return Item(row, request, previous, mark)
+    to = request.to
+    fresh = previous is None
+    return Item(
+        row, request, previous, ";".join(to), request.from_, cost * len(to), encoding, fresh
+    )
 
 
 def _update(item: Item, result: SendResult, state: RowState, **fields: Any) -> RowUpdate:
     """The row's outcome, with what describes its send (sender, segments, encoding)."""
-    mark = item.mark
     return RowUpdate(
         item.row,
         state,
         attempts=result.attempts,
-        sender=mark.sender,
-        segments=mark.segments,
-        encoding=mark.encoding,
+        sender=item.sender,
+        segments=item.segments,
+        encoding=item.encoding,
         **fields,
     )
 

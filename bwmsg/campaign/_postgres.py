@@ -41,7 +41,7 @@ from ._journal import (
     JournalMismatch,
     LeaseLost,
     LoadedRow,
-    Mark,
+    Marking,
     ReceiptResult,
     RowState,
     RowUpdate,
@@ -378,7 +378,7 @@ class PostgresJournal(CampaignJournal):
         updates: Sequence[RowUpdate],
         *,
         sent: Sequence[Sent] = (),
-        sending: Sequence[Mark] = (),
+        sending: Sequence[Marking] = (),
         settled_below: int | None = None,
     ) -> float:
         if sent:

@@ -117,6 +117,7 @@ class _Run:
         self.last_flush = self.started
         self.overdue = False
         self.timer: asyncio.TimerHandle | None = None
+        self.debug = logger.isEnabledFor(logging.DEBUG)  # looked at again at each write
         self.next_index = 0
         self.failures_in_a_row = 0
         self.most_sending = 2 * concurrency + MARK_SLACK
@@ -142,11 +143,12 @@ class _Run:
         """Write the outcomes so far, and mark ``batch`` ``sending``, in one transaction."""
         if not (self.updates or self.sent or batch or settled_below is not None):
             return
-        marks = [item.mark for item in batch] if batch else ()
         updates, self.updates = self.updates, []
         sent, self.sent = self.sent, []
         began = self.loop.time()
-        taken = await self.db.record(updates, sent=sent, sending=marks, settled_below=settled_below)
+        taken = await self.db.record(
+            updates, sent=sent, sending=batch or (), settled_below=settled_below
+        )
         if self.watch is not None:
             self.watch.journal_written(self.loop.time() - began)
         for item in batch or ():
@@ -177,6 +179,7 @@ class _Run:
         """Write the outcomes so far, then report progress."""
         await self.write(settled_below=self.settled_below())
         self.last_flush = self.loop.time()
+        self.debug = logger.isEnabledFor(logging.DEBUG)
         self.arm()
         if self.progress is not None:
             self.progress(self.snapshot())
@@ -323,6 +326,8 @@ class _Run:
     def take_ready(self) -> MessageRequest | None:
         """The next row already marked ``sending``, handed over as :meth:`source` would, or
         None when none is at hand (or the run stops)."""
+        # A stop set by a result (a 401, the breaker) hands out nothing more at once, before
+        # send_many's own stop has run.
         if not self.ready or self.stop.is_set():
             return None
         item = self.ready.popleft()  # as hand() does, a call less for every row
@@ -369,23 +374,23 @@ class _Run:
     def took_sent(self, result: SendResult, item: Item) -> None:
         """A row sent: what :meth:`take` does for it, without making a RowUpdate (nearly every
         row of a campaign comes this way: see bwmsg.campaign._journal.Sent)."""
-        message, mark = result.message, item.mark
+        message = result.message
         message_id = message.id if message is not None else None
         self.sent.append(
             (
                 message_id,
                 result.attempts,
                 time.time(),
-                mark.sender,
-                mark.segments,
-                mark.encoding,
+                item.sender,
+                item.segments,
+                item.encoding,
                 item.taken,
                 item.row,
             )
         )
         self.counts["sent"] += 1
         self.failures_in_a_row = 0
-        if logger.isEnabledFor(logging.DEBUG):
+        if self.debug:
             logger.debug(
                 "row %d to %s sent after %d attempt(s): %s",
                 item.row,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..callbacks import CallbackEvent
-from ._journal import CampaignJournal, LoadedRow, Mark, ReceiptResult, RowUpdate, Sent
+from ._journal import CampaignJournal, LoadedRow, Marking, ReceiptResult, RowUpdate, Sent
 from ._sqlite import Journal
 
 __all__ = ["SqliteJournal"]
@@ -67,7 +67,7 @@ class SqliteJournal(CampaignJournal):
         updates: Sequence[RowUpdate],
         *,
         sent: Sequence[Sent] = (),
-        sending: Sequence[Mark] = (),
+        sending: Sequence[Marking] = (),
         settled_below: int | None = None,
     ) -> float:
         # Rows that were pending are covered by claims of the batch's ranges (no write to
