@@ -48,6 +48,18 @@ def sender_for(base_url: str, **kwargs: Any) -> Sender:
     return senders.sender_for(base_url, **{"retry": RETRY, **kwargs})
 
 
+def front_oauth_sender(front: TlsFront, trusting: ssl.SSLContext, **kwargs: Any) -> Sender:
+    """An OAuth2 :func:`sender_for` the TLS front (its API and its token URL)."""
+    return sender_for(
+        front.base_url,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        token_url=front.token_url,
+        ssl=trusting,
+        **kwargs,
+    )
+
+
 async def send_one(base_url: str, i: int = 0, **kwargs: Any) -> None:
     """Send message ``i`` with a :func:`sender_for` ``base_url`` and ``kwargs``, closed after."""
     async with sender_for(base_url, **kwargs) as sender:
@@ -458,13 +470,7 @@ async def test_oauth_token_and_listing_through_connect(
     front: TlsFront, sim: Simulator, env_tunnel: ForwardProxy, trusting: ssl.SSLContext
 ) -> None:
     """HTTPS_PROXY carries the token request and the listing too, through CONNECT."""
-    async with sender_for(
-        front.base_url,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        token_url=front.token_url,
-        ssl=trusting,
-    ) as sender:
+    async with front_oauth_sender(front, trusting) as sender:
         results = [r async for r in sender.send_many(request(i) for i in range(5))]
         found = [m async for m in sender.list_messages(page_size=2)]
     assert all(r.ok for r in results)
@@ -492,13 +498,8 @@ async def test_407_on_connect_for_tokens_and_listing(
     """aiohttp's CONNECT refused (token, listing): TransportError with a sanitised reason."""
     reason = b"Nope\x1b[0m"
     async with forward_proxy(refuse=(407, reason)) as refusing:
-        async with sender_for(
-            front.base_url,
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            token_url=front.token_url,
-            ssl=trusting,
-            proxy=refusing.url(USER, PASSWORD),
+        async with front_oauth_sender(
+            front, trusting, proxy=refusing.url(USER, PASSWORD)
         ) as sender:
             with pytest.raises(TransportError, match=r"HTTP 407 Nope\\x1b\[0m") as token_error:
                 await sender.send(request())
