@@ -255,9 +255,9 @@ def publish(
 def _reorder(text: str, order: list[str]) -> str:
     sections = {
         m.group(2): m.group(1)
-        for m in re.finditer(r"(<!-- BEGIN (\w+) -->.*?<!-- END \2 -->)", text, re.S)
+        for m in re.finditer(r"(<!-- BEGIN ([\w-]+) -->.*?<!-- END \2 -->)", text, re.S)
     }
-    head = re.split(r"<!-- BEGIN \w+ -->", text, maxsplit=1)[0].rstrip()
+    head = re.split(r"<!-- BEGIN [\w-]+ -->", text, maxsplit=1)[0].rstrip()
     names = sorted(sections, key=lambda n: order.index(n) if n in order else len(order))
     return head + "\n\n" + "\n\n".join(sections[n] for n in names) + "\n"
 
