@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from bwmsg.simulator import Simulator
 from tests.cli_helpers import Command
 from tests.servers import Scripted, scripted_server
 
@@ -34,6 +35,13 @@ async def server() -> AsyncIterator[Scripted]:
     """A scripted Bandwidth look-alike on 127.0.0.1."""
     async with scripted_server() as state:
         yield state
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    """A running simulator with its defaults (a module needing other settings defines its own)."""
+    async with Simulator() as simulator:
+        yield simulator
 
 
 @pytest.fixture

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 
 from bwmsg.simulator import Simulator
 from tests.senders import AUTH
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 MEDIA_ID = "14762070468292kw2fuqty55yp2b2/0/bw.png"  # the spec's example, slashes and all
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator() as simulator:
-        yield simulator
 
 
 def url(sim: Simulator, media_id: str = MEDIA_ID, *, legacy: bool = False) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -20,13 +19,6 @@ from tests.senders import request
 
 FORM = {"grant_type": "client_credentials"}
 BODY = {"to": ["+19195551212"], "from": "+19195550000", "text": "hi", "applicationId": "app"}
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    """A running simulator with the default OAuth2 client and long-lived tokens."""
-    async with Simulator() as simulator:
-        yield simulator
 
 
 def basic(user: str, password: str) -> dict[str, str]:

@@ -27,12 +27,6 @@ MEDIA_ID = "14762070468292kw2fuqty55yp2b2/0/bw.png"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
 async def media_server() -> AsyncIterator[Scripted]:
     """A scripted server that records every request to any path (PUT and DELETE on the media
     path answer 204 unless scripted otherwise)."""
