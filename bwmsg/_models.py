@@ -5,7 +5,6 @@ Only :mod:`bwmsg._convert` knows how these look as JSON.
 
 from __future__ import annotations
 
-import enum
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._errors import BwmsgError, FieldError, RequestValidationError
+from ._text_enum import TextEnum
 
 __all__ = [
     "MAX_GROUP_RECIPIENTS",
@@ -40,27 +40,21 @@ MAX_TAG_LENGTH = 1024
 MAX_SENDER_ID_LENGTH = 11
 
 
-class Priority(str, enum.Enum):
+class Priority(TextEnum):
     """Sending priority of a message relative to the account's other messages."""
 
     DEFAULT = "default"
     HIGH = "high"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Direction(str, enum.Enum):
+class Direction(TextEnum):
     """Direction of a message: ``out`` (sent by you) or ``in`` (received)."""
 
     IN = "in"
     OUT = "out"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Outcome(str, enum.Enum):
+class Outcome(TextEnum):
     """What is known about one send once bwmsg has finished with it.
 
     - ``SENT``: Bandwidth accepted the message (answered 202).
@@ -73,9 +67,6 @@ class Outcome(str, enum.Enum):
     SENT = "sent"
     FAILED = "failed"
     UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # E.164: '+', then 1 to 15 digits, the first not 0.

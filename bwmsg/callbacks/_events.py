@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -17,6 +16,7 @@ from .._convert import (
     structure_str_tuple,
 )
 from .._errors import BwmsgError
+from .._text_enum import TextEnum
 from ._codes import describe_error
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-class StatusType(str, enum.Enum):
+class StatusType(TextEnum):
     """The status callback types (``statusCallbackTypeEnum``) of an outbound message."""
 
     SENDING = "message-sending"
@@ -43,24 +43,18 @@ class StatusType(str, enum.Enum):
     FAILED = "message-failed"
     READ = "message-read"
 
-    def __str__(self) -> str:
-        return self.value
-
     @property
     def final(self) -> bool:
         """True for ``message-delivered`` and ``message-failed``: nothing follows them."""
         return self in (StatusType.DELIVERED, StatusType.FAILED)
 
 
-class InboundType(str, enum.Enum):
+class InboundType(TextEnum):
     """The inbound callback types (``inboundCallbackTypeEnum``)."""
 
     RECEIVED = "message-received"
     LOCATION_RESPONSE = "requested-location-response"
     SUGGESTION_RESPONSE = "suggestion-response"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # -- error codes -----------------------------------------------------------------------------------

@@ -15,13 +15,13 @@ them (a receipt that proved a row sent wins over an ``unknown`` outcome; a row p
 from __future__ import annotations
 
 import abc
-import enum
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import attrs
 
 from .._errors import BwmsgError
+from .._text_enum import TextEnum
 from ..callbacks import CallbackEvent
 
 __all__ = [
@@ -45,7 +45,7 @@ __all__ = [
 SAFE_TO_RESEND = "not found by reconcile: safe to resend"
 
 
-class ReceiptResult(str, enum.Enum):
+class ReceiptResult(TextEnum):
     """What one callback event did to a journal (see :meth:`Journal.apply_receipt`).
 
     - ``delivered`` / ``failed``: the row's receipt was set.
@@ -62,11 +62,8 @@ class ReceiptResult(str, enum.Enum):
     UNCHANGED = "unchanged"
     UNMATCHED = "unmatched"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class RowState(str, enum.Enum):
+class RowState(TextEnum):
     """Where a row stands.
 
     - ``pending``: not sent yet.
@@ -84,9 +81,6 @@ class RowState(str, enum.Enum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     SUPPRESSED = "suppressed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class JournalMismatch(BwmsgError, ValueError):

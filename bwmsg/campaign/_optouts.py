@@ -11,13 +11,13 @@ around it ignored; START or UNSTOP takes it back. "Stop by later" is not an opt-
 from __future__ import annotations
 
 import csv
-import enum
 import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .._text_enum import TextEnum
 from ..callbacks import InboundCallback, InboundType
 
 __all__ = [
@@ -36,14 +36,11 @@ _AROUND = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation and spaces at either end
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
-class Keyword(str, enum.Enum):
+class Keyword(TextEnum):
     """What an inbound message's text does to its sender's opt-out."""
 
     OPT_OUT = "opt-out"
     OPT_IN = "opt-in"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _word(text: str | None) -> str:
