@@ -19,6 +19,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
+from typing import Any
 
 from ._limit import Limit
 from ._models import MessageRequest, Outcome, SendResult
@@ -67,17 +68,22 @@ class Many:
         # Finished results wait in a deque; the consumer sleeps on `arrived` only when empty.
         self.done: deque[SendResult | WorkerExit] = deque()
         self.arrived = asyncio.Event()
-        self.feed = Feed(requests)
+        self.requests = requests
         self.run = Run()
-        worker_slots = [Slot(self.run) for _ in range(concurrency)]
-        self.workers = [asyncio.ensure_future(self.worker(slot)) for slot in worker_slots]
-        self.stopper = (
-            asyncio.ensure_future(
-                stop_workers(self.run, stop, grace, self.feed, self.workers, worker_slots)
+        self.concurrency = concurrency
+        self.grace = grace
+        self.workers: list[asyncio.Task[None]] = []
+        self.stopper: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        """Take the input and start the workers (and the stopper, with a stop)."""
+        self.feed = Feed(self.requests)
+        slots = [Slot(self.run) for _ in range(self.concurrency)]
+        self.workers = [asyncio.ensure_future(self.worker(slot)) for slot in slots]
+        if self.stop is not None:
+            self.stopper = asyncio.ensure_future(
+                stop_workers(self.run, self.stop, self.grace, self.feed, self.workers, slots)
             )
-            if stop is not None
-            else None
-        )
 
     async def worker(self, slot: Slot) -> None:
         """Take requests and send them until the input ends or the run stops."""
@@ -115,38 +121,50 @@ class Many:
             self.done.append(exit_)
             self.arrived.set()
 
-    async def results(self, ordered: bool) -> AsyncGenerator[SendResult, None]:
+    async def results(
+        self, ordered: bool, opening: Callable[[], object], tasks: set[asyncio.Task[Any]]
+    ) -> AsyncGenerator[SendResult, None]:
         """Every result, in input order when ``ordered``; then the input's own failure, a
-        worker's, or the Sender's closing, raised."""
+        worker's, or the Sender's closing, raised. At the first iteration ``opening()`` (the
+        Sender's check that it is open), then the start; the workers are in ``tasks`` (the
+        Sender's, cancelled when it closes) until the end. The one generator the caller
+        iterates, none around it: a resumption less for every result."""
+        opening()
+        self.start()
+        tasks.update(self.workers)
         running = len(self.workers)
         done, arrived, slots = self.done, self.arrived, self.slots
         pending: dict[int, SendResult] = {}
         next_index = 0
         failure: BaseException | None = None
         stopped = False
-        while running:
-            if not done:
-                arrived.clear()
-                await arrived.wait()
-                continue
-            item = done.popleft()
-            if isinstance(item, WorkerExit):
-                running -= 1
-                stopped = stopped or item.cancelled
-                if item.error is not None:
-                    failure = failure or item.error
-                    self.feed.close()
-                continue
-            if not ordered:
-                slots.release()
-                yield item
-                continue
-            pending[item.index] = item
-            while next_index in pending:
-                ready = pending.pop(next_index)
-                next_index += 1
-                slots.release()
-                yield ready
+        try:
+            while running:
+                if not done:
+                    arrived.clear()
+                    await arrived.wait()
+                    continue
+                item = done.popleft()
+                if isinstance(item, WorkerExit):
+                    running -= 1
+                    stopped = stopped or item.cancelled
+                    if item.error is not None:
+                        failure = failure or item.error
+                        self.feed.close()
+                    continue
+                if not ordered:
+                    slots.release()
+                    yield item
+                    continue
+                pending[item.index] = item
+                while next_index in pending:
+                    ready = pending.pop(next_index)
+                    next_index += 1
+                    slots.release()
+                    yield ready
+        finally:
+            await self.close()
+            tasks.difference_update(self.workers)
         if self.feed.error is not None:
             raise self.feed.error
         if failure is not None:

@@ -18,6 +18,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Coroutine,
     Iterable,
     Sequence,
 )
@@ -353,7 +354,7 @@ class Sender:
         loop = asyncio.get_running_loop()
         if request.application_id is None and self.application_id is None:
             return self._invalid(request, index)
-        tries = _Tries(self, request, index, slot, loop.time())
+        tries = _Tries(self, request, index, slot, loop)
         try:
             outcome = await retry(self.retry, tries)
         except asyncio.CancelledError:
@@ -367,16 +368,34 @@ class Sender:
             return self._stopped(tries, False)
         return self._failed(tries, outcome)
 
-    async def _once(self, tries: _Tries) -> Message | BwmsgError | None:
-        """One attempt of a send, as the retry loop makes it: the gate, the credentials, the
-        exchange."""
+    def _once(self, tries: _Tries) -> Coroutine[Any, Any, Message | BwmsgError | None]:
+        """One attempt of a send, as the retry loop makes it: straight to the exchange when
+        nothing is to be waited for or told (the gate open, the credentials' headers at hand,
+        no observer, the run going on), else through :meth:`_waited`. A coroutine handed back,
+        not awaited here: one frame less for every message."""
+        loop = tries.loop
+        headers = self._credentials.static_headers
+        slot = tries.slot
+        if (
+            headers is None
+            or self._watch is not None
+            or (slot is not None and slot.run.stopping)
+            or not self._gate.open_at(loop.time())
+        ):
+            return self._waited(tries)
+        tries.attempt += 1
+        tries.used = headers
+        return self._attempt(tries, headers, slot, loop)
+
+    async def _waited(self, tries: _Tries) -> Message | BwmsgError | None:
+        """One attempt that may wait: the gate, the credentials, then the exchange."""
         slot = tries.slot
         if slot is not None and slot.run.stopping:  # stopped between two attempts
             tries.stop = True
             return StoppedError("send_many was stopped")
         tries.attempt += 1
         tries.used = None
-        loop = asyncio.get_running_loop()
+        loop = tries.loop
         gate, watch = self._gate, self._watch
         began = loop.time()
         if not gate.open_at(began):
@@ -591,26 +610,8 @@ class Sender:
             An async generator: ``await results.aclose()`` (or ``contextlib.aclosing``) stops
             it early and cancels its requests in flight.
         """
-        return self._send_many(requests, ordered, stop, grace)
-
-    async def _send_many(
-        self,
-        requests: Iterable[MessageRequest] | AsyncIterable[MessageRequest],
-        ordered: bool,
-        stop: asyncio.Event | None,
-        grace: float | asyncio.Event | None,
-    ) -> AsyncGenerator[SendResult, None]:
-        self._open()
         many = Many(self._dispatch, requests, self.concurrency, stop, grace)
-        self._runs.update(many.workers)
-        results = many.results(ordered)
-        try:
-            async for result in results:
-                yield result
-        finally:
-            await results.aclose()
-            await many.close()
-            self._runs.difference_update(many.workers)
+        return many.results(ordered, self._open, self._runs)
 
     # -- looking messages up ---------------------------------------------------------------------
 
@@ -765,6 +766,7 @@ class _Tries(Attempts["Message | None"]):
         "final",
         "index",
         "last",
+        "loop",
         "made",
         "request",
         "sender",
@@ -779,14 +781,15 @@ class _Tries(Attempts["Message | None"]):
         request: MessageRequest,
         index: int,
         slot: Slot | None,
-        started: float,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__(sender._credentials)
         self.sender = sender
         self.request = request
         self.index = index
         self.slot = slot
-        self.started = started
+        self.loop = loop
+        self.started = loop.time()
         self.body: bytes | None = None  # serialised at the first attempt
         self.attempt = 0  # attempts begun, a renewed token's retry included
         self.ambiguous: AmbiguousSendError | None = None  # the last attempt that may have sent
@@ -795,8 +798,8 @@ class _Tries(Attempts["Message | None"]):
         self.final = False  # the last error is not to be retried (no token could be had)
         self.stop = False  # send_many's run stopped between two attempts
 
-    async def once(self) -> Message | BwmsgError | None:
-        return await self.sender._once(self)
+    def once(self) -> Coroutine[Any, Any, Message | BwmsgError | None]:
+        return self.sender._once(self)  # the attempt's coroutine itself: no frame between
 
     def delay(self, policy: RetryPolicy, error: BwmsgError) -> float | None:
         if self.final or self.stop:
