@@ -117,12 +117,16 @@ def wait_quiet(threshold: float = 0.15, max_wait: float = 30.0, sample: float = 
 
 
 def run_child(
-    spec: dict[str, Any], timeout: float = 1800, command: Sequence[str] = (str(CHILD),)
+    spec: dict[str, Any],
+    timeout: float = 1800,
+    command: Sequence[str] = (str(CHILD),),
+    wrapper: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run one contender in a fresh interpreter pinned to the client CPU; return its figures.
 
     ``command``: the script and its arguments before the JSON spec; by default ``_child.py``,
     else a script's own contender (``(__file__, "--child", ...)``, see :func:`as_child`).
+    ``wrapper``: what runs the interpreter (``("valgrind", "--tool=callgrind", ...)``).
     ``others_cpu`` in the answer is the CPU time the rest of the machine (the server included)
     used meanwhile: the caller subtracts the server's to see whether anything else was running.
     """
@@ -131,7 +135,7 @@ def run_child(
     busy0, mine0 = busy_seconds(), children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, *command, json.dumps(spec)],
+        [*wrapper, sys.executable, *command, json.dumps(spec)],
         capture_output=True,
         text=True,
         timeout=timeout,

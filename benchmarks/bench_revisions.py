@@ -7,13 +7,20 @@ client CPU against the same reference server (see ``_server.py``). Reported per 
 median CPU µs per message, its ratio to the ceiling measured in the same round, and the spread
 over the rounds; then after / before.
 
+CPU time on a shared machine swings by ±20 % from round to round, enough to flip the verdict
+between two runs. ``--instructions`` counts instead what callgrind counts (valgrind, Debian's
+package): each revision's child at ``--small`` and ``--large`` messages, the difference over
+the extra messages being the cost of one with start-up and imports cancelled out. That
+figure moves by about 1 % between runs.
+
 Usage: ``.venv/bin/python benchmarks/bench_revisions.py --before REV [--after REV]
-[--n 20000] [--concurrency 64] [--rounds 5]``.
+[--n 20000] [--concurrency 64] [--rounds 5] [--instructions [--small 2000] [--large 6000]]``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,13 +43,13 @@ def _worktree(rev: str, into: Path) -> Path:
     return into
 
 
-def _run(tree: Path | None, spec: dict[str, Any]) -> dict[str, Any]:
+def _run(tree: Path | None, spec: dict[str, Any], wrapper: tuple[str, ...] = ()) -> dict[str, Any]:
     """One child importing bwmsg from ``tree`` (None: the working tree)."""
     before = os.environ.get("PYTHONPATH")
     if tree is not None:
         os.environ["PYTHONPATH"] = str(tree)
     try:
-        return run_child(spec)
+        return run_child(spec, wrapper=wrapper)
     finally:
         if before is None:
             os.environ.pop("PYTHONPATH", None)
@@ -61,14 +68,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions (callgrind) instead"
+    )
+    parser.add_argument("--small", type=int, default=2000, help="--instructions: small run")
+    parser.add_argument("--large", type=int, default=6000, help="--instructions: large run")
     args = parser.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed: apt-get install -y valgrind")
     with tempfile.TemporaryDirectory() as tmp:
         trees: dict[str, Path | None] = {args.before: _worktree(args.before, Path(tmp) / "a")}
         trees[args.after or "working tree"] = (
             _worktree(args.after, Path(tmp) / "b") if args.after else None
         )
         try:
-            body = _measure(args, trees)
+            body = (_count if args.instructions else _measure)(args, trees)
         finally:
             for tree in trees.values():
                 if tree is not None:
@@ -77,7 +91,15 @@ def main() -> None:
                         check=False,
                     )
     print(body)
-    if not args.no_write:
+    if args.no_write:
+        return
+    if args.instructions:
+        write_section(
+            "revisions-instructions",
+            "Before and after a change: send_many's instructions per message",
+            body,
+        )
+    else:
         write_section("revisions", "Before and after a change: send_many's CPU per message", body)
 
 
@@ -125,6 +147,48 @@ def _measure(args: Any, trees: dict[str, Path | None]) -> str:
         f"{_spread(per_round)}).\n\n{machine_block()}"
     )
     return body
+
+
+def _instructions(tree: Path | None, spec: dict[str, Any], out: Path) -> int:
+    """What callgrind counted for one child (its out-file's ``totals:`` line)."""
+    _run(tree, spec, ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"))
+    for line in out.read_text().splitlines():
+        if line.startswith(("totals:", "summary:")):
+            return int(line.split()[1])
+    raise SystemExit(f"no totals in {out}")
+
+
+def _count(args: Any, trees: dict[str, Path | None]) -> str:
+    extra = args.large - args.small
+    per_message: dict[str, float] = {}
+    with ReferenceServer(args.server) as server, tempfile.TemporaryDirectory() as tmp:
+        base = {
+            "url": server.messages_url,
+            "base_url": server.base_url,
+            "concurrency": args.concurrency,
+            "loop": "asyncio",
+            "contender": "bwmsg",
+        }
+        for name, tree in trees.items():
+            small, large = (
+                _instructions(tree, {**base, "n": n}, Path(tmp) / f"{name}-{n}.out")
+                for n in (args.small, args.large)
+            )
+            per_message[name] = (large - small) / extra
+            print(f"  {name}: {per_message[name]:,.0f} instructions/msg", flush=True)
+        described = server.describe()
+    first, last = list(trees)
+    tab = table(
+        ["revision", "instructions per message"],
+        [[name, f"{value:,.0f}"] for name, value in per_message.items()],
+    )
+    return (
+        f"Instructions counted by callgrind, each revision's child at {args.small:,} and "
+        f"{args.large:,} messages; per message = the difference / {extra:,}. Concurrency "
+        f"{args.concurrency}, one process, against the server: {described}.\n\n{tab}\n\n"
+        f"{last} / {first}: {per_message[last] / per_message[first]:.3f} × the instructions "
+        f"per message.\n\n{machine_block()}"
+    )
 
 
 if __name__ == "__main__":
