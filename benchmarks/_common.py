@@ -241,7 +241,15 @@ def write_section(name: str, title: str, body: str) -> None:
         text = pattern.sub(lambda _: section, text)
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
-    order = ["throughput", "revisions", "peer", "memory", "throttle", "shared_throttle"]
+    order = [
+        "throughput",
+        "revisions",
+        "revisions-instructions",
+        "peer",
+        "memory",
+        "throttle",
+        "shared_throttle",
+    ]
     RESULTS.write_text(_reorder(text, order))
     print(f"\nwrote section '{name}' of {os.path.relpath(RESULTS)}")
 
