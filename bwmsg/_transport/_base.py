@@ -79,9 +79,7 @@ class Answer:
         self, status: int, reason: str, headers: Mapping[str, str], body: bytes | None
     ) -> None:
         self.status = status
-        # Most reasons ("Accepted") are short printable ASCII: kept without a call.
-        short_ascii = len(reason) <= MAX_REASON and reason.isascii() and reason.isprintable()
-        self.reason = reason if short_ascii else printable(reason, MAX_REASON)
+        self.reason = printable(reason, MAX_REASON)
         self.headers = headers
         self.body = body
 
