@@ -149,6 +149,20 @@ def run_child(
     return result
 
 
+def callgrind(spec: dict[str, Any], out: Path, command: Sequence[str] = (str(CHILD),)) -> int:
+    """The instructions callgrind counted for one contender that :func:`run_child` runs under
+    valgrind (its profile written to ``out``, which the caller may read further)."""
+    run_child(
+        spec,
+        command=command,
+        wrapper=("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
+    )
+    for line in out.read_text().splitlines():
+        if line.startswith(("totals:", "summary:")):
+            return int(line.split()[1])
+    raise SystemExit(f"callgrind wrote no totals to {out}")
+
+
 def run_against(
     server: ReferenceServer,
     label: str,

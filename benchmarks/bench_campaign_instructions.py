@@ -12,7 +12,6 @@ Usage: ``.venv/bin/python benchmarks/bench_campaign_instructions.py [--small N] 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, table, write_section
+from _common import base_parser, callgrind, machine_block, table, write_section
 from _server import ReferenceServer
 from bench_campaign import write_recipients
 
@@ -47,25 +46,8 @@ def _libraries(out_file: Path) -> Counter[str]:
 
 
 def _count(mode: str, spec: dict[str, object], out_file: Path) -> tuple[int, Counter[str]]:
-    run = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out_file}",
-            sys.executable,
-            str(HERE / "bench_campaign.py"),
-            "--child",
-            mode,
-            json.dumps(spec),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    match = re.search(r"Collected : (\d+)", run.stderr)
-    if run.returncode != 0 or match is None:
-        raise SystemExit(f"{mode} under callgrind failed:\n{run.stderr[-3000:]}")
-    return int(match.group(1)), _libraries(out_file)
+    total = callgrind(spec, out_file, (str(HERE / "bench_campaign.py"), "--child", mode))
+    return total, _libraries(out_file)
 
 
 def _group(name: str) -> str:

@@ -19,18 +19,20 @@ Usage: ``.venv/bin/python benchmarks/bench_revisions.py --before REV [--after RE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, machine_block, run_child, table, write_section
+from _common import base_parser, callgrind, machine_block, run_child, table, write_section
 from _server import ReferenceServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,18 +45,25 @@ def _worktree(rev: str, into: Path) -> Path:
     return into
 
 
-def _run(tree: Path | None, spec: dict[str, Any], wrapper: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One child importing bwmsg from ``tree`` (None: the working tree)."""
+@contextlib.contextmanager
+def _importing(tree: Path | None) -> Iterator[None]:
+    """Children started meanwhile import bwmsg from ``tree`` (None: the working tree)."""
     before = os.environ.get("PYTHONPATH")
     if tree is not None:
         os.environ["PYTHONPATH"] = str(tree)
     try:
-        return run_child(spec, wrapper=wrapper)
+        yield
     finally:
         if before is None:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = before
+
+
+def _run(tree: Path | None, spec: dict[str, Any]) -> dict[str, Any]:
+    """One child importing bwmsg from ``tree`` (None: the working tree)."""
+    with _importing(tree):
+        return run_child(spec)
 
 
 def _spread(values: list[float]) -> str:
@@ -149,15 +158,6 @@ def _measure(args: Any, trees: dict[str, Path | None]) -> str:
     return body
 
 
-def _instructions(tree: Path | None, spec: dict[str, Any], out: Path) -> int:
-    """What callgrind counted for one child (its out-file's ``totals:`` line)."""
-    _run(tree, spec, ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"))
-    for line in out.read_text().splitlines():
-        if line.startswith(("totals:", "summary:")):
-            return int(line.split()[1])
-    raise SystemExit(f"no totals in {out}")
-
-
 def _count(args: Any, trees: dict[str, Path | None]) -> str:
     extra = args.large - args.small
     per_message: dict[str, float] = {}
@@ -170,10 +170,11 @@ def _count(args: Any, trees: dict[str, Path | None]) -> str:
             "contender": "bwmsg",
         }
         for name, tree in trees.items():
-            small, large = (
-                _instructions(tree, {**base, "n": n}, Path(tmp) / f"{name}-{n}.out")
-                for n in (args.small, args.large)
-            )
+            with _importing(tree):
+                small, large = (
+                    callgrind({**base, "n": n}, Path(tmp) / f"{name}-{n}.out")
+                    for n in (args.small, args.large)
+                )
             per_message[name] = (large - small) / extra
             print(f"  {name}: {per_message[name]:,.0f} instructions/msg", flush=True)
         described = server.describe()
